@@ -1,0 +1,14 @@
+//! distgan: a distributed trainer for Generative Adversarial Networks.
+//!
+//! Layout:
+//! - `nn`: layers, the generator and discriminator, losses, initialisers,
+//!   optimizers and the portable seeded RNG. Pure numerics.
+//! - `data`: the IDX reader, dataset splits, seeded minibatch order, noise.
+//! - `eval`: Parzen-window log-likelihood and PNG sample grids.
+
+// Links OpenBLAS into every binary that uses the library.
+extern crate blas_src;
+
+pub mod data;
+pub mod eval;
+pub mod nn;
