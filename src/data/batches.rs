@@ -87,7 +87,11 @@ impl BatchPlan {
 
     /// The indices of rows `range` of batch `batch_number`: a micro-batch's
     /// share of the batch. Returns the epoch too.
-    pub fn rows(&self, batch_number: u64, range: Range<usize>) -> Result<(u64, Vec<u32>), DataError> {
+    pub fn rows(
+        &self,
+        batch_number: u64,
+        range: Range<usize>,
+    ) -> Result<(u64, Vec<u32>), DataError> {
         if range.start > range.end || range.end > self.batch_size {
             return Err(DataError::InvalidSetting {
                 name: "row range",
@@ -138,7 +142,8 @@ mod tests {
     /// Plain Fisher-Yates written out, to check the plan uses exactly the
     /// documented stream and algorithm.
     fn reference_order(seed: u64, epoch: u64, len: usize) -> Vec<u32> {
-        let key = StreamKey { seed, step: epoch, phase: 0, micro_batch: 0, purpose: Purpose::Shuffle };
+        let key =
+            StreamKey { seed, step: epoch, phase: 0, micro_batch: 0, purpose: Purpose::Shuffle };
         let mut rng = Rng::new(key);
         let mut order: Vec<u32> = (0..len as u32).collect();
         for i in (1..len).rev() {

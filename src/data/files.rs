@@ -86,12 +86,17 @@ mod tests {
     fn missing_file_lists_names_tried() {
         let dir = tempfile::tempdir().expect("temporary directory");
         let err = find_idx_file(dir.path(), FileSet::Test, IdxKind::Images).expect_err("missing");
-        let DataError::NotFound { tried, .. } = &err else { panic!("expected NotFound, got {err}") };
+        let DataError::NotFound { tried, .. } = &err else {
+            panic!("expected NotFound, got {err}")
+        };
         assert_eq!(tried.len(), 4);
         let message = err.to_string();
         for name in ["t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte.gz"] {
             assert!(message.contains(name), "message {message:?} lacks {name}");
         }
-        assert!(message.contains(&dir.path().display().to_string()), "message {message:?} lacks the directory");
+        assert!(
+            message.contains(&dir.path().display().to_string()),
+            "message {message:?} lacks the directory"
+        );
     }
 }

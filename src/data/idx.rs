@@ -182,15 +182,27 @@ fn truncated(path: &Path, part: &'static str, expected: u64, found: u64) -> Data
 }
 
 /// Reads until `limit` bytes or the end of the stream.
-fn read_up_to(reader: &mut dyn Read, limit: usize, path: &Path, gzip: bool) -> Result<Vec<u8>, DataError> {
+fn read_up_to(
+    reader: &mut dyn Read,
+    limit: usize,
+    path: &Path,
+    gzip: bool,
+) -> Result<Vec<u8>, DataError> {
     let mut out = Vec::with_capacity(limit);
-    reader.take(limit as u64).read_to_end(&mut out).map_err(|source| io_error(path, gzip, source))?;
+    reader
+        .take(limit as u64)
+        .read_to_end(&mut out)
+        .map_err(|source| io_error(path, gzip, source))?;
     Ok(out)
 }
 
 fn io_error(path: &Path, gzip: bool, source: std::io::Error) -> DataError {
     let path = path.to_path_buf();
-    if gzip { DataError::Gzip { path, source } } else { DataError::Io { path, source } }
+    if gzip {
+        DataError::Gzip { path, source }
+    } else {
+        DataError::Io { path, source }
+    }
 }
 
 fn header_dims(bytes: &[u8]) -> Vec<u32> {
@@ -207,7 +219,8 @@ fn body_len(dims: &[u32], path: &Path, kind: IdxKind) -> Result<u64, DataError> 
         return Err(DataError::ZeroDimension { path: path.to_path_buf(), dims: dims.to_vec() });
     }
     let overflow = || DataError::SizeOverflow { path: path.to_path_buf(), dims: dims.to_vec() };
-    let len = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(u64::from(d))).ok_or_else(overflow)?;
+    let len =
+        dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(u64::from(d))).ok_or_else(overflow)?;
     usize::try_from(len).map_err(|_| overflow())?;
     Ok(len)
 }
@@ -248,7 +261,12 @@ fn read_gzip_body(
 /// Rejects a wrong magic number with the likeliest explanation: a text or
 /// HTML page, gzip data where raw bytes were expected, the other IDX kind,
 /// or an unsupported element type.
-fn check_magic(head: &[u8], path: &Path, kind: IdxKind, decoding: Decoding) -> Result<(), DataError> {
+fn check_magic(
+    head: &[u8],
+    path: &Path,
+    kind: IdxKind,
+    decoding: Decoding,
+) -> Result<(), DataError> {
     let found = (head.len() >= 4).then(|| u32::from_be_bytes([head[0], head[1], head[2], head[3]]));
     if found == Some(kind.magic()) {
         return Ok(());
@@ -261,7 +279,13 @@ fn check_magic(head: &[u8], path: &Path, kind: IdxKind, decoding: Decoding) -> R
         return Err(truncated(path, "header", kind.header_len() as u64, head.len() as u64));
     };
     let hint = magic_hint(found, kind, decoding);
-    Err(DataError::BadMagic { path: path.to_path_buf(), what: kind.name(), expected: kind.magic(), found, hint })
+    Err(DataError::BadMagic {
+        path: path.to_path_buf(),
+        what: kind.name(),
+        expected: kind.magic(),
+        found,
+        hint,
+    })
 }
 
 fn magic_hint(found: u32, kind: IdxKind, decoding: Decoding) -> &'static str {
@@ -294,7 +318,10 @@ fn text_kind(head: &[u8]) -> Option<&'static str> {
     }
     let lower = String::from_utf8_lossy(head).to_ascii_lowercase();
     let trimmed = lower.trim_start();
-    if trimmed.starts_with("<!doctype html") || lower.contains("<html") || trimmed.starts_with("<head") {
+    if trimmed.starts_with("<!doctype html")
+        || lower.contains("<html")
+        || trimmed.starts_with("<head")
+    {
         Some("HTML page")
     } else if trimmed.starts_with("version https://git-lfs") {
         Some("Git LFS pointer (run `git lfs pull`)")

@@ -24,7 +24,11 @@ pub enum Compression {
 
 /// Encodes images `(count, rows * cols)` with values in [0, 1] as the
 /// bytes of an uncompressed IDX image file.
-pub fn encode_images(pixels: ArrayView2<f32>, rows: usize, cols: usize) -> Result<Vec<u8>, DataError> {
+pub fn encode_images(
+    pixels: ArrayView2<f32>,
+    rows: usize,
+    cols: usize,
+) -> Result<Vec<u8>, DataError> {
     if rows.checked_mul(cols) != Some(pixels.ncols()) {
         return Err(DataError::InvalidSetting {
             name: "rows * cols",
@@ -32,11 +36,8 @@ pub fn encode_images(pixels: ArrayView2<f32>, rows: usize, cols: usize) -> Resul
             reason: format!("must equal the {} columns of the pixel array", pixels.ncols()),
         });
     }
-    let dims = [
-        dim_u32("image count", pixels.nrows())?,
-        dim_u32("rows", rows)?,
-        dim_u32("cols", cols)?,
-    ];
+    let dims =
+        [dim_u32("image count", pixels.nrows())?, dim_u32("rows", rows)?, dim_u32("cols", cols)?];
     let mut out = header(IMAGES_MAGIC, &dims);
     out.extend(pixels.iter().map(|&v| pixel_byte(v)));
     Ok(out)

@@ -26,3 +26,6 @@ pub use files::{find_idx_file, FileSet};
 pub use idx::{read_images, read_labeled_images, read_labels, IdxImages, IdxKind};
 pub use idx_writer::{write_images, write_labels, Compression};
 pub use noise::{gather_rows, sample_noise, NoiseKind};
+
+#[cfg(test)]
+mod idx_tests;
