@@ -5,6 +5,10 @@
 //!   optimizers and the portable seeded RNG. Pure numerics.
 //! - `data`: the IDX reader, dataset splits, seeded minibatch order, noise.
 //! - `eval`: Parzen-window log-likelihood and PNG sample grids.
+//! - `wire`: the generated protobuf code, streamed tensor chunks, and the
+//!   one conversion from wire messages to domain types.
+//! - `ps`: the parameter server: the shard store, its gRPC service and the
+//!   client the coordinator and workers use.
 
 // Links OpenBLAS into every binary that uses the library.
 extern crate blas_src;
@@ -12,3 +16,5 @@ extern crate blas_src;
 pub mod data;
 pub mod eval;
 pub mod nn;
+pub mod ps;
+pub mod wire;
