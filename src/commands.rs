@@ -152,7 +152,8 @@ pub async fn eval(args: EvalArgs) -> Result<()> {
 /// `distgan health`: succeeds when the role at `address` reports SERVING.
 pub async fn health(address: &str, timeout: Duration) -> Result<()> {
     let probe = async {
-        let mut client = HealthClient::connect(endpoint_uri(address)).await?;
+        let channel = tonic::transport::Endpoint::from_shared(endpoint_uri(address))?.connect().await?;
+        let mut client = HealthClient::new(channel);
         let response = client.check(HealthCheckRequest { service: String::new() }).await?.into_inner();
         anyhow::Ok(response.status())
     };

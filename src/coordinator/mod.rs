@@ -46,8 +46,8 @@ pub enum RunError {
     Checkpoint(#[from] checkpoint::CheckpointError),
     #[error("cannot resume: {0}; resume with the settings the run was started with")]
     Mismatch(String),
-    #[error("writing a PNG: {0}")]
-    Image(String),
+    #[error(transparent)]
+    Eval(#[from] crate::eval::EvalError),
     #[error("a background task failed: {0}")]
     Task(String),
 }

@@ -7,14 +7,17 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ndarray::{concatenate, s, Array2, Axis};
+use ndarray::{s, Array2, Axis};
 use serde::{Deserialize, Serialize};
 
 use super::job::JobSpec;
 use super::RunError;
 use crate::config::Settings;
 use crate::data::{sample_noise, Dataset, SplitSpec};
-use crate::eval::{evaluate_parzen, grid, linear_paths, nearest_neighbours, ParzenOptions};
+use crate::eval::{
+    evaluate_parzen, linear_paths, nearest_neighbours, render_grid, render_grid_with_neighbours, write_png, GrayImage,
+    GridOptions, ParzenOptions,
+};
 use crate::nn::{generate, Params, Purpose, StreamKey};
 
 /// Samples in a grid written during training (10 x 10).
@@ -79,10 +82,15 @@ fn generate_from(job: &JobSpec, generator: &Params, count: usize, key: StreamKey
 }
 
 fn write_grid(path: &Path, images: &Array2<f32>, shape: (usize, usize), columns: usize) -> Result<(), RunError> {
-    if let Some(parent) = path.parent() {
+    let options = GridOptions { cols: columns.max(1), ..GridOptions::default() };
+    save(path, render_grid(images.view(), shape.0, shape.1, &options)?)
+}
+
+fn save(path: &Path, image: GrayImage) -> Result<(), RunError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|source| RunError::Io { path: parent.to_path_buf(), source })?;
     }
-    grid::write_grid_png(path, images.view(), shape.0, shape.1, columns).map_err(|e| RunError::Image(e.to_string()))
+    Ok(write_png(path, &image)?)
 }
 
 /// Writes a 10 x 10 grid of samples from the run's fixed noise, so grids
@@ -129,8 +137,7 @@ pub async fn write_samples_file(
         if request.interpolate {
             let rows = count.div_ceil(INTERPOLATION_STEPS);
             let ends = sample_noise(job.noise, 2 * rows, job.noise_dim, key);
-            let z = linear_paths(ends.slice(s![..rows, ..]), ends.slice(s![rows.., ..]), INTERPOLATION_STEPS)
-                .map_err(|e| RunError::Image(e.to_string()))?;
+            let z = linear_paths(ends.slice(s![..rows, ..]), ends.slice(s![rows.., ..]), INTERPOLATION_STEPS)?;
             let images = generate(&job.gan_spec().generator, &generator, z.view())?;
             return write_grid(&out, &images, shape, INTERPOLATION_STEPS);
         }
@@ -138,17 +145,11 @@ pub async fn write_samples_file(
         let columns = (count as f64).sqrt().ceil() as usize;
         match train {
             Some(train) => {
-                let neighbours = nearest_neighbours(images.view(), train.view()).map_err(|e| RunError::Image(e.to_string()))?;
-                let pairs: Vec<Array2<f32>> = neighbours
-                    .iter()
-                    .enumerate()
-                    .map(|(i, n)| {
-                        concatenate![Axis(0), images.slice(s![i..i + 1, ..]), train.slice(s![n.index..n.index + 1, ..])]
-                    })
-                    .collect();
-                let views: Vec<_> = pairs.iter().map(|p| p.view()).collect();
-                let interleaved = concatenate(Axis(0), &views).map_err(|e| RunError::Image(e.to_string()))?;
-                write_grid(&out, &interleaved, shape, 2 * columns.max(1))
+                let neighbours = nearest_neighbours(images.view(), train.view())?;
+                let rows: Vec<usize> = neighbours.iter().map(|n| n.index).collect();
+                let nearest = train.select(Axis(0), &rows);
+                let options = GridOptions { cols: columns.max(1), ..GridOptions::default() };
+                save(&out, render_grid_with_neighbours(images.view(), nearest.view(), shape.0, shape.1, &options)?)
             }
             None => write_grid(&out, &images, shape, columns),
         }
@@ -179,8 +180,7 @@ pub async fn evaluate(job: &JobSpec, generator: Params, settings: &Settings, set
     tokio::task::spawn_blocking(move || {
         let key = StreamKey::global(job.seed, Purpose::Eval);
         let generated = generate_from(&job, &generator, samples, key)?;
-        let report = evaluate_parzen(generated.view(), sets.validation.view(), sets.test.view(), &ParzenOptions::default())
-            .map_err(|e| RunError::Image(e.to_string()))?;
+        let report = evaluate_parzen(generated.view(), sets.validation.view(), sets.test.view(), &ParzenOptions::default())?;
         if report.sigma_at_grid_edge {
             tracing::warn!(sigma = report.sigma, "chosen Parzen sigma is at an end of the grid; the estimate may improve with a wider grid");
         }

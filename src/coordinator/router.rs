@@ -11,9 +11,10 @@ use std::sync::Arc;
 use futures::future::try_join_all;
 use thiserror::Error;
 
+use crate::nn::optim::Hyper;
 use crate::nn::Params;
 use crate::ps::{
-    shard_of, ApplyOutcome, ClientError, ConnectRetry, Hyper, PsClient, PullOutcome, ShardFilter, ShardSnapshot, UpdateKey,
+    shard_of, ApplyOutcome, ClientError, ConnectRetry, PsClient, PullOutcome, ShardFilter, ShardSnapshot, UpdateKey,
 };
 
 /// Why routing failed.

@@ -14,7 +14,6 @@ use tracing::{info, warn};
 use super::checkpoint;
 use super::driver::Driver;
 use super::job::{fingerprint, JobInfo, JobSpec};
-use super::outputs::EvalSets;
 use super::router::ShardRouter;
 use super::schedule::Schedule;
 use super::state::{Coordinator, GradientLayouts};
@@ -68,10 +67,11 @@ fn rate_schedule(config: &TrainConfig) -> RateSchedule {
     let o = &config.settings().optimizer;
     RateSchedule {
         initial_learning_rate: o.learning_rate,
-        decay_factor: o.lr_decay,
+        decay_factor: f64::from(o.lr_decay),
         min_learning_rate: o.lr_floor,
         initial_momentum: o.momentum_start,
         final_momentum: o.momentum_end,
+        start_epoch: 1,
         saturate_epoch: o.momentum_saturate_epoch,
     }
 }
@@ -135,6 +135,10 @@ pub async fn prepare(options: CoordinatorOptions) -> Result<Driver, RunError> {
         snapshots.extend(initial_snapshots(init_discriminator(&spec.discriminator, settings.seed)?, &kind)?);
         (snapshots, 0)
     };
+    // Workers fill their caches shard by shard in name order, so their
+    // gradients list tensors in that order; the expected layout follows it.
+    let mut snapshots = snapshots;
+    snapshots.sort_by(|a, b| a.shard.cmp(&b.shard));
     let layouts = layouts_of(&snapshots);
     router.route(snapshots.iter().map(|s| s.shard.clone()))?;
     let versions: BTreeMap<String, u64> = router.load_all(snapshots).await?.into_iter().collect();

@@ -11,7 +11,7 @@ use tonic::{Code, Status};
 use tracing::warn;
 
 use super::applied::UpdateKey;
-use super::optim_shim::Hyper;
+use crate::nn::optim::Hyper;
 use super::store::{ApplyOutcome, PullOutcome, ShardInfo, ShardSnapshot};
 use crate::nn::Params;
 use crate::wire::pb::parameter_server_client::ParameterServerClient;

@@ -10,7 +10,6 @@
 mod applied;
 mod client;
 mod filter;
-pub mod optim_shim;
 mod server;
 mod service;
 mod store;

@@ -17,7 +17,7 @@ use thiserror::Error;
 
 use super::applied::{AppliedKeys, KeyStatus, UpdateKey, DEFAULT_APPLIED_KEY_WINDOW};
 use super::filter::{shard_of, validate_shard_name, ShardFilter};
-use super::optim_shim::{self as optim, Hyper, OptimizerKind};
+use crate::nn::optim::{self, Hyper, OptimizerKind};
 use crate::nn::{NnError, Params};
 
 /// Everything that defines a shard, as loaded and as exported for a

@@ -4,7 +4,7 @@
 use ndarray::IxDyn;
 use tonic::Code;
 
-use super::optim_shim::{Hyper, OptimizerKind};
+use crate::nn::optim::{Hyper, OptimizerKind};
 use super::*;
 use crate::nn::{Params, Phase, Tensor};
 

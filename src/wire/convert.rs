@@ -6,7 +6,7 @@
 use super::error::WireError;
 use super::pb;
 use crate::nn::Phase;
-use crate::ps::optim_shim::{Hyper, OptimizerKind};
+use crate::nn::optim::{Hyper, OptimizerKind};
 use crate::ps::{AppliedKeys, ShardInfo, ShardSnapshot, UpdateKey};
 
 /// The header of an apply stream: which shard, which update, and the

@@ -21,12 +21,14 @@ mod convert;
 mod decode;
 mod encode;
 mod error;
+mod job;
 mod stream;
 
 pub use convert::{required_shard, ApplyHeader, PullHeader};
 pub use decode::TensorDecoder;
 pub use encode::{apply_requests, pull_responses, snapshot_parts, TensorChunks};
 pub use error::{ReadError, WireError};
+pub use job::{join_from_wire, SubmitHeader};
 pub use stream::{read_apply, read_apply_gradients, read_apply_header, read_pull, read_snapshot};
 
 /// Default size of one chunk's tensor bytes: 1 MiB.
