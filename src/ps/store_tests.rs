@@ -34,7 +34,7 @@ fn snapshot(shard: &str) -> ShardSnapshot {
     let params = layer(shard, 3, 4, 0.25);
     ShardSnapshot {
         shard: shard.to_string(),
-        state: params.zeros_like(),
+        state: crate::nn::optim::init_state(&OptimizerKind::Momentum, &params),
         params,
         version: 0,
         optimizer: OptimizerKind::Momentum,

@@ -112,7 +112,6 @@ pub async fn run(options: WorkerOptions, cancel: CancellationToken) -> Result<Wo
             Err(status) if status.code() == Code::NotFound => {
                 warn!(worker_id, message = status.message(), "coordinator dropped this worker; joining again");
                 (worker_id, _) = join(&mut client, &options.name).await?;
-                heartbeat.abort();
                 heartbeat = spawn_heartbeat(client.clone(), worker_id, job.heartbeat_interval, heartbeat_cancel.clone());
                 continue;
             }
@@ -126,7 +125,7 @@ pub async fn run(options: WorkerOptions, cancel: CancellationToken) -> Result<Wo
     };
 
     heartbeat_cancel.cancel();
-    let _ = heartbeat.await;
+    drop(heartbeat);
     summary.pulls = cache.pulls;
     if let Err(status) = client.leave(pb::LeaveRequest { worker_id }).await {
         debug!(worker_id, error = %status, "leave was not delivered; the coordinator will time this worker out");
@@ -166,8 +165,19 @@ async fn run_task(
     Ok(accepted)
 }
 
-fn spawn_heartbeat(mut client: Client, worker_id: u64, interval: Duration, cancel: CancellationToken) -> JoinHandle<()> {
-    tokio::spawn(async move {
+/// The heartbeat task; dropping it stops the heartbeats, so a worker whose
+/// task loop is dropped (a crash inside the process) also goes silent and
+/// the coordinator reassigns what it held.
+struct Heartbeat(JoinHandle<()>);
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn spawn_heartbeat(mut client: Client, worker_id: u64, interval: Duration, cancel: CancellationToken) -> Heartbeat {
+    Heartbeat(tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         let mut failures = 0u32;
         loop {
@@ -185,7 +195,7 @@ fn spawn_heartbeat(mut client: Client, worker_id: u64, interval: Duration, cance
                 }
             }
         }
-    })
+    }))
 }
 
 async fn connect_shards(job: &JobInfo, retry: &ConnectRetry) -> Result<BTreeMap<String, PsClient>, WorkerError> {
