@@ -179,6 +179,9 @@ pub struct CoordinatorArgs {
     /// Parameter-server addresses, comma-separated (`host:port`).
     #[arg(long, env = "DISTGAN_PS_ADDR", value_delimiter = ',', required = true)]
     pub ps: Vec<String>,
+    /// Connection attempts to each parameter server before giving up.
+    #[arg(long, env = "DISTGAN_CONNECT_ATTEMPTS", default_value_t = 20)]
+    pub connect_attempts: u32,
     #[command(flatten)]
     pub run: TrainArgs,
 }
@@ -197,6 +200,10 @@ pub struct WorkerArgs {
     /// OpenBLAS threads for this worker. Default: the machine's cores.
     #[arg(long, env = "DISTGAN_THREADS")]
     pub threads: Option<usize>,
+    /// Connection attempts to the coordinator and parameter servers before
+    /// giving up; waits between attempts double from 50 ms up to 1 s.
+    #[arg(long, env = "DISTGAN_CONNECT_ATTEMPTS", default_value_t = 20)]
+    pub connect_attempts: u32,
 }
 
 #[derive(Debug, Args)]

@@ -15,7 +15,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tracing::{info, warn};
 
 use crate::cli::{EvalArgs, SampleArgs};
-use crate::config::Settings;
+use crate::config::{ConfigError, Settings};
 use crate::coordinator::checkpoint;
 use crate::coordinator::job::JobSpec;
 use crate::coordinator::outputs;
@@ -27,13 +27,15 @@ use crate::coordinator::{self, CoordinatorOptions, RunSummary};
 const FINISH_GRACE: Duration = Duration::from_secs(5);
 
 /// Fails with a clear message when the data folder does not exist.
-pub fn check_data_dir(dir: &Path) -> Result<()> {
+pub fn check_data_dir(dir: &Path) -> Result<(), ConfigError> {
     if !dir.is_dir() {
-        bail!(
-            "data folder {} does not exist; pass --data with the folder holding the MNIST IDX files \
-             (the repository ships them in data/mnist)",
-            dir.display()
-        );
+        return Err(ConfigError::Invalid {
+            name: "data",
+            value: dir.display().to_string(),
+            fix: "the folder does not exist; pass --data with the folder holding the MNIST IDX files \
+                  (the repository ships them in data/mnist, so run from the repository root)"
+                .to_string(),
+        });
     }
     Ok(())
 }

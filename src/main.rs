@@ -15,6 +15,7 @@ use tracing::info;
 
 use distgan::cli::{Cli, Command, CoordinatorArgs, EvalArgs, HealthArgs, PsArgs, SampleArgs, TrainArgs, WorkerArgs};
 use distgan::config::{ConfigError, TrainConfig};
+use distgan::coordinator::checkpoint::CheckpointError;
 use distgan::coordinator::{CoordinatorOptions, RunError};
 use distgan::ps::{ShardFilter, ShardStore};
 use distgan::{commands, launch, worker};
@@ -38,7 +39,8 @@ fn cores() -> usize {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let color = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(color).with_writer(std::io::stderr).init();
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -65,7 +67,10 @@ fn exit_code(error: &anyhow::Error) -> u8 {
     let permanent = error.chain().any(|cause| {
         cause.is::<ConfigError>()
             || cause.is::<distgan::data::DataError>()
-            || matches!(cause.downcast_ref::<RunError>(), Some(RunError::Mismatch(_) | RunError::Data(_)))
+            || matches!(
+                cause.downcast_ref::<RunError>(),
+                Some(RunError::Mismatch(_) | RunError::Data(_) | RunError::Checkpoint(CheckpointError::NotFound { .. }))
+            )
     });
     if permanent {
         2
@@ -140,6 +145,7 @@ async fn coordinator(args: CoordinatorArgs, cancel: CancellationToken) -> Result
     let config = validated(&args.run)?;
     let mut options = CoordinatorOptions::new(config, args.ps);
     options.resume = args.run.resume.is_some();
+    options.retry.attempts = args.connect_attempts.max(1);
     let out = options.config.settings().out.clone();
     let summary = commands::run_coordinator(options, args.listen, cancel).await?;
     commands::print_summary(&out, &summary);
@@ -153,7 +159,7 @@ async fn run_worker(args: WorkerArgs, cancel: CancellationToken) -> Result<()> {
         coordinator: args.coordinator,
         data_dir: args.data,
         name,
-        retry: distgan::ps::ConnectRetry::default(),
+        retry: distgan::ps::ConnectRetry { attempts: args.connect_attempts.max(1), ..Default::default() },
     };
     worker::run(options, cancel).await?;
     Ok(())

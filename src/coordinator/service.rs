@@ -8,7 +8,6 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Server;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, error, info, warn};
 
@@ -152,7 +151,7 @@ pub async fn serve(
         Ok::<_, std::io::Error>(stream)
     });
     info!(?address, "coordinator listening");
-    let result = Server::builder()
+    let result = crate::wire::transport::server()
         .add_service(health_service)
         .add_service(service)
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())

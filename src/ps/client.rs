@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tracing::warn;
 
@@ -97,7 +97,7 @@ impl PsClient {
         retry: &ConnectRetry,
     ) -> Result<PsClient, ClientError> {
         let endpoint = endpoint.into();
-        let target = Endpoint::from_shared(endpoint.clone())
+        let target = crate::wire::transport::endpoint(endpoint.clone())
             .map_err(|source| ClientError::InvalidEndpoint { endpoint: endpoint.clone(), source })?
             .tcp_nodelay(true);
 

@@ -6,7 +6,6 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Server;
 use tracing::info;
 
 use super::service::PsService;
@@ -43,7 +42,7 @@ pub async fn serve(
     });
 
     info!(?address, served, "parameter server listening");
-    Server::builder()
+    crate::wire::transport::server()
         .add_service(health_service)
         .add_service(service)
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())

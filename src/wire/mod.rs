@@ -23,6 +23,7 @@ mod encode;
 mod error;
 mod job;
 mod stream;
+pub mod transport;
 
 pub use convert::{required_shard, ApplyHeader, PullHeader};
 pub use decode::TensorDecoder;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::Code;
 use tracing::{debug, info, warn};
 
@@ -52,7 +52,7 @@ type Client = CoordinatorClient<Channel>;
 
 async fn connect(options: &WorkerOptions) -> Result<Client, WorkerError> {
     let uri = endpoint_uri(&options.coordinator);
-    let endpoint = Endpoint::from_shared(uri.clone())
+    let endpoint = crate::wire::transport::endpoint(uri.clone())
         .map_err(|e| WorkerError::Address { address: options.coordinator.clone(), reason: e.to_string() })?
         .tcp_nodelay(true);
     let mut backoff = options.retry.initial_backoff;
