@@ -1,12 +1,39 @@
 //! Pure numerics: layers, the generator and discriminator networks, losses,
 //! initialisers, optimizers and the portable seeded RNG. Nothing here knows
 //! about the network, async runtimes or logging.
+//!
+//! Layout: one layer kind per file (`linear`, `relu`, `sigmoid`, `maxout`,
+//! `dropout`); `spec` describes the networks and their tensor names;
+//! `init` draws initial parameters; `generator` and `discriminator` chain
+//! the layers; `loss` holds the logit losses; `gan` is the gradient entry
+//! point a worker calls; `optim` applies gradients on the parameter server.
 
+pub mod discriminator;
+pub mod dropout;
+pub mod gan;
+pub mod generator;
+pub mod init;
+pub mod linear;
+pub mod loss;
+pub mod maxout;
+pub mod optim;
 pub mod params;
+pub mod relu;
 pub mod rng;
+pub mod sigmoid;
+pub mod spec;
 
+#[cfg(test)]
+mod gan_tests;
+
+pub use discriminator::discriminate;
+pub use gan::{compute_gradients, Gradients, MicroBatch, MicroBatchKey, StepStats};
+pub use generator::generate;
+pub use init::{init_discriminator, init_generator};
+pub use optim::{apply, init_state, Hyper, OptimizerKind, Schedule};
 pub use params::{Params, Tensor};
 pub use rng::{Purpose, Rng, StreamKey};
+pub use spec::{DiscriminatorSpec, GanSpec, GeneratorLoss, GeneratorSpec, MaxoutSpec};
 
 use thiserror::Error;
 
@@ -42,11 +69,24 @@ impl Phase {
     }
 }
 
+/// Whether a backward pass computes the gradient with respect to its input.
+/// Skipping it saves a matrix product where nobody needs the result, such
+/// as D's first layer in a discriminator update.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputGrad {
+    /// Compute and return the input gradient.
+    Compute,
+    /// Return `None` and skip the work.
+    Skip,
+}
+
 /// Errors from the numerics: each names the operation and the values.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum NnError {
     #[error("{op}: tensor `{name}` has shape {got:?}, expected {expected:?}")]
     ShapeMismatch { op: String, name: String, expected: Vec<usize>, got: Vec<usize> },
+    #[error("tensor `{name}` has shape {got:?}, expected a tensor of rank {expected}")]
+    RankMismatch { name: String, expected: usize, got: Vec<usize> },
     #[error("tensor `{name}` is missing")]
     MissingTensor { name: String },
     #[error("tensor `{name}` is present twice")]
@@ -55,4 +95,18 @@ pub enum NnError {
     LayoutMismatch { detail: String },
     #[error("invalid setting {name} = {value}: {reason}")]
     InvalidSetting { name: String, value: String, reason: String },
+    #[error("{op}: input `{input}` is missing; pass it in the micro-batch")]
+    MissingInput { op: String, input: String },
+    #[error("tensor `{name}` contains NaN or infinity; check the inputs or lower the learning rate")]
+    NonFinite { name: String },
+}
+
+/// Builds a [`NnError::ShapeMismatch`] for `op` on `name`.
+pub(crate) fn shape_error(op: &str, name: &str, expected: &[usize], got: &[usize]) -> NnError {
+    NnError::ShapeMismatch {
+        op: op.to_string(),
+        name: name.to_string(),
+        expected: expected.to_vec(),
+        got: got.to_vec(),
+    }
 }

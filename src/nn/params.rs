@@ -5,7 +5,7 @@
 //! state. The names are stable across processes (they key parameter-server
 //! shards and checkpoint files), and the order is the order of insertion.
 
-use ndarray::ArrayD;
+use ndarray::{ArrayD, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Ix1, Ix2};
 
 use super::NnError;
 
@@ -52,6 +52,44 @@ impl Params {
     /// Returns the tensor named `name` mutably, or [`NnError::MissingTensor`].
     pub fn require_mut(&mut self, name: &str) -> Result<&mut Tensor, NnError> {
         self.get_mut(name).ok_or_else(|| NnError::MissingTensor { name: name.to_string() })
+    }
+
+    /// Returns two distinct tensors mutably at once, such as a layer's
+    /// weight and bias gradients.
+    pub fn require_pair_mut(
+        &mut self,
+        first: &str,
+        second: &str,
+    ) -> Result<(&mut Tensor, &mut Tensor), NnError> {
+        if first == second {
+            return Err(NnError::DuplicateTensor { name: first.to_string() });
+        }
+        let mut first_tensor = None;
+        let mut second_tensor = None;
+        for (name, tensor) in &mut self.entries {
+            if name == first {
+                first_tensor = Some(tensor);
+            } else if name == second {
+                second_tensor = Some(tensor);
+            }
+        }
+        match (first_tensor, second_tensor) {
+            (Some(a), Some(b)) => Ok((a, b)),
+            (None, _) => Err(NnError::MissingTensor { name: first.to_string() }),
+            (_, None) => Err(NnError::MissingTensor { name: second.to_string() }),
+        }
+    }
+
+    /// Returns the rank-2 tensor named `name` as a matrix view.
+    pub fn matrix(&self, name: &str) -> Result<ArrayView2<'_, f32>, NnError> {
+        let tensor = self.require(name)?;
+        tensor.view().into_dimensionality::<Ix2>().map_err(|_| rank_error(name, 2, tensor.shape()))
+    }
+
+    /// Returns the rank-1 tensor named `name` as a vector view.
+    pub fn vector(&self, name: &str) -> Result<ArrayView1<'_, f32>, NnError> {
+        let tensor = self.require(name)?;
+        tensor.view().into_dimensionality::<Ix1>().map_err(|_| rank_error(name, 1, tensor.shape()))
     }
 
     /// Iterates over (name, tensor) in insertion order.
@@ -142,6 +180,28 @@ impl Params {
             .find(|(_, t)| t.iter().any(|v| !v.is_finite()))
             .map(|(n, _)| n.as_str())
     }
+}
+
+/// Converts a mutable rank-2 tensor into a matrix view.
+pub(crate) fn as_matrix_mut<'t>(
+    name: &str,
+    tensor: &'t mut Tensor,
+) -> Result<ArrayViewMut2<'t, f32>, NnError> {
+    let shape = tensor.shape().to_vec();
+    tensor.view_mut().into_dimensionality::<Ix2>().map_err(|_| rank_error(name, 2, &shape))
+}
+
+/// Converts a mutable rank-1 tensor into a vector view.
+pub(crate) fn as_vector_mut<'t>(
+    name: &str,
+    tensor: &'t mut Tensor,
+) -> Result<ArrayViewMut1<'t, f32>, NnError> {
+    let shape = tensor.shape().to_vec();
+    tensor.view_mut().into_dimensionality::<Ix1>().map_err(|_| rank_error(name, 1, &shape))
+}
+
+fn rank_error(name: &str, rank: usize, shape: &[usize]) -> NnError {
+    NnError::RankMismatch { name: name.to_string(), expected: rank, got: shape.to_vec() }
 }
 
 #[cfg(test)]
