@@ -66,9 +66,9 @@ fn main() -> anyhow::Result<()> {
 
     let mut trainer = Trainer::new(BATCH, args.seed).context("failed to build the MNIST model")?;
     let gemms = iteration_gemms(trainer.spec(), BATCH);
-    let mix = SgemmMix::new(&gemms, args.seed);
+    let mix = (!args.no_sgemm).then(|| SgemmMix::new(&gemms, args.seed));
 
-    let timings = run_rounds(&mut trainer, &mix, &gemms, &args)?;
+    let timings = run_rounds(&mut trainer, mix.as_ref(), &gemms, &args)?;
 
     print_gemm_table(&gemms, &timings.per_gemm, timings.sgemm_passes.len());
     println!(
@@ -79,17 +79,17 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Runs the warm-up rounds, then the timed rounds, each an iteration
-/// followed by one pass over the GEMM mix.
+/// followed by one pass over the GEMM mix when there is one.
 fn run_rounds(
     trainer: &mut Trainer,
-    mix: &SgemmMix,
+    mix: Option<&SgemmMix>,
     gemms: &[Gemm],
     args: &Args,
 ) -> anyhow::Result<Timings> {
     let mut per_gemm = vec![Duration::ZERO; gemms.len()];
     for _ in 0..args.warmup {
         trainer.iteration().context("warm-up iteration failed")?;
-        if !args.no_sgemm {
+        if let Some(mix) = mix {
             mix.run_once(&mut per_gemm);
         }
     }
@@ -108,7 +108,7 @@ fn run_rounds(
             losses.g_loss
         );
 
-        if !args.no_sgemm {
+        if let Some(mix) = mix {
             sgemm_passes.push(mix.run_once(&mut per_gemm));
         }
     }
