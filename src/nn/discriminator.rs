@@ -33,13 +33,13 @@ pub struct DiscriminatorTape<'a> {
 }
 
 impl DiscriminatorTape<'_> {
-    /// D's logits `(rows, 1)`.
+    /// Returns D's logits `(rows, 1)`.
     pub fn logits(&self) -> ArrayView2<'_, f32> {
         self.logits.view()
     }
 }
 
-/// Checks that `d` holds exactly the tensors of `spec`.
+/// Checks that `d` contains exactly the tensors of `spec`.
 pub fn check_discriminator_params(spec: &DiscriminatorSpec, d: &Params) -> Result<(), NnError> {
     check_params("discriminator parameters", &param_layout(DISCRIMINATOR, &spec.layer_shapes()), d)
 }
@@ -76,7 +76,8 @@ pub fn forward<'a>(
 
 /// Backpropagates `dlogits` `(rows, 1)` through the recorded pass. Adds
 /// D's parameter gradients into `grads` when given; returns the gradient
-/// with respect to D's input `(rows, data_dim)` when `input` asks for it.
+/// with respect to D's input `(rows, data_dim)` when `input` is
+/// [`InputGrad::Compute`].
 pub fn backward(
     spec: &DiscriminatorSpec,
     d: &Params,
@@ -122,7 +123,7 @@ pub fn backward(
     Ok(Some(dy))
 }
 
-/// D's logits `(rows,)` for `xs` `(rows, data_dim)`, without dropout.
+/// Computes D's logits `(rows,)` for `xs` `(rows, data_dim)`, without dropout.
 pub fn discriminate(spec: &DiscriminatorSpec, d: &Params, xs: ArrayView2<f32>) -> Result<Array1<f32>, NnError> {
     spec.validate()?;
     check_discriminator_params(spec, d)?;

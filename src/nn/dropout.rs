@@ -14,12 +14,14 @@ use super::{shape_error, NnError};
 /// Training draws a fresh mask from the stream; evaluation is the identity.
 #[derive(Debug)]
 pub enum Mode<'r> {
+    /// Draw a mask per call from this stream.
     Train(&'r mut Rng),
+    /// Pass the input through unchanged.
     Eval,
 }
 
-/// What backward needs: the applied mask, with entries `0` or `1 / keep`,
-/// or `None` where the layer was the identity.
+/// The state backward needs: the applied mask, with entries `0` or
+/// `1 / keep`, or `None` where the layer was the identity.
 #[derive(Debug)]
 pub struct DropoutCache {
     mask: Option<Array2<f32>>,

@@ -17,7 +17,8 @@ use super::rng::{Purpose, Rng, StreamKey};
 use super::spec::GanSpec;
 use super::{shape_error, InputGrad, NnError, Phase};
 
-/// Where a micro-batch sits in the run; names its dropout streams.
+/// The position of a micro-batch in the run, which names its dropout
+/// streams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MicroBatchKey {
     pub seed: u64,
@@ -27,7 +28,7 @@ pub struct MicroBatchKey {
 }
 
 impl MicroBatchKey {
-    /// The random stream of this micro-batch for `purpose`.
+    /// Returns the random stream key of this micro-batch for `purpose`.
     pub fn stream(&self, purpose: Purpose) -> StreamKey {
         StreamKey {
             seed: self.seed,
@@ -42,8 +43,8 @@ impl MicroBatchKey {
 /// One micro-batch of work.
 #[derive(Clone, Copy, Debug)]
 pub struct MicroBatch<'a> {
-    /// Training rows `(rows, data_dim)`; required for the discriminator and
-    /// joint phases, ignored in the generator phase.
+    /// Training rows `(rows, data_dim)`, required for the discriminator and
+    /// joint phases and ignored in the generator phase.
     pub real: Option<ArrayView2<'a, f32>>,
     /// Noise `(rows, noise_dim)`, sampled by the caller.
     pub z: ArrayView2<'a, f32>,
@@ -58,12 +59,12 @@ pub struct MicroBatch<'a> {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StepStats {
     pub rows: usize,
-    /// Sum of the per-row D loss; 0 in the generator phase, which has no
-    /// real pass.
+    /// Sum of the per-row D loss. It is 0 in the generator phase, which has
+    /// no real pass.
     pub d_loss_sum: f64,
     /// Sum of the per-row G loss, under the D dropout masks of this phase.
     pub g_loss_sum: f64,
-    /// Sum of `sigmoid(l_real)`; 0 in the generator phase.
+    /// Sum of `sigmoid(l_real)`, or 0 in the generator phase.
     pub d_real_sum: f64,
     /// Sum of `sigmoid(l_fake)`.
     pub d_fake_sum: f64,
@@ -159,7 +160,7 @@ fn train_discriminator<'a>(
     discriminator::forward(&spec.discriminator, d, xs, &mut Mode::Train(&mut rng))
 }
 
-/// D's loss halves on both passes and the resulting D gradients.
+/// Computes D's loss halves on both passes and the resulting D gradients.
 fn discriminator_grads(
     spec: &GanSpec,
     d: &Params,
@@ -171,13 +172,14 @@ fn discriminator_grads(
     let fake_loss = loss::discriminator_half(fake_tape.logits(), Target::Fake, loss_scale);
     let mut grads = d.zeros_like();
     let ds = &spec.discriminator;
-    // Nobody needs D's input gradient here, so D's first layer skips it.
+    // G is not updated in this phase, so D's first layer skips its input
+    // gradient.
     discriminator::backward(ds, d, real_tape, real_loss.dlogits.clone(), Some(&mut grads), InputGrad::Skip)?;
     discriminator::backward(ds, d, fake_tape, fake_loss.dlogits.clone(), Some(&mut grads), InputGrad::Skip)?;
     Ok((grads, real_loss, fake_loss))
 }
 
-/// G's gradients for the loss `g_loss` on the recorded fake pass.
+/// Computes G's gradients for the loss `g_loss` on the recorded fake pass.
 fn generator_grads(
     spec: &GanSpec,
     g: &Params,

@@ -265,9 +265,12 @@ fn stats_are_consistent() {
     let f = fixture(small_spec(0.5), ROWS);
     let stats = run(&f, &f.g, &f.d, Phase::Discriminator, 0.25).stats;
     assert_eq!(stats.rows, ROWS);
-    assert!(stats.d_loss_sum > 0.0 && stats.g_loss_sum > 0.0);
-    assert!(stats.d_real_sum > 0.0 && stats.d_real_sum < ROWS as f64);
-    assert!(stats.d_fake_sum > 0.0 && stats.d_fake_sum < ROWS as f64);
+    assert!(stats.d_loss_sum > 0.0, "{stats:?}");
+    assert!(stats.g_loss_sum > 0.0, "{stats:?}");
+    assert!(stats.d_real_sum > 0.0, "{stats:?}");
+    assert!(stats.d_real_sum < ROWS as f64, "{stats:?}");
+    assert!(stats.d_fake_sum > 0.0, "{stats:?}");
+    assert!(stats.d_fake_sum < ROWS as f64, "{stats:?}");
     let g_stats = run(&f, &f.g, &f.d, Phase::Generator, 0.25).stats;
     assert_eq!(g_stats.d_loss_sum, 0.0);
     assert_eq!(g_stats.d_real_sum, 0.0);
@@ -328,4 +331,15 @@ fn bad_inputs_are_errors() {
         compute_gradients(&f.spec, &f.g, &f.d, &MicroBatch { real: None, ..good(Phase::Discriminator) }),
         Err(NnError::MissingInput { .. })
     ));
+}
+
+#[test]
+fn empty_inputs_give_empty_outputs() {
+    let f = fixture(small_spec(0.5), ROWS);
+    let no_z = Array2::zeros((0, 3));
+    let samples = super::generate(&f.spec.generator, &f.g, no_z.view()).unwrap();
+    assert_eq!(samples.dim(), (0, 6));
+    let no_rows = Array2::zeros((0, 6));
+    let logits = super::discriminate(&f.spec.discriminator, &f.d, no_rows.view()).unwrap();
+    assert_eq!(logits.len(), 0);
 }

@@ -18,7 +18,7 @@ pub struct GeneratorTape<'a> {
 }
 
 impl GeneratorTape<'_> {
-    /// The generated rows `(rows, data_dim)`.
+    /// Returns the generated rows `(rows, data_dim)`.
     pub fn output(&self) -> ArrayView2<'_, f32> {
         self.output.view()
     }
@@ -29,7 +29,7 @@ impl GeneratorTape<'_> {
     }
 }
 
-/// Checks that `g` holds exactly the tensors of `spec`.
+/// Checks that `g` contains exactly the tensors of `spec`.
 pub fn check_generator_params(spec: &GeneratorSpec, g: &Params) -> Result<(), NnError> {
     check_params("generator parameters", &param_layout(GENERATOR, &spec.layer_shapes()), g)
 }
@@ -74,7 +74,7 @@ pub fn backward(
         let layer = layer_name(GENERATOR, i);
         let params = LinearParams::from_params(g, &layer)?;
         let layer_grads = LinearGrads::from_params(grads, &layer)?;
-        // Nobody needs the gradient with respect to z.
+        // z is sampled, not learned, so its gradient is never used.
         let input = if i == 0 { InputGrad::Skip } else { InputGrad::Compute };
         let Some(mut dx) = linear::backward(&params, &tape.layers[i], dy.view(), Some(layer_grads), input)? else {
             break;
@@ -108,7 +108,8 @@ mod tests {
         let z = Array2::from_shape_fn((5, 100), |(i, j)| ((i * 100 + j) % 17) as f32 / 10.0 - 0.8);
         let xs = generate(&spec, &g, z.view()).unwrap();
         assert_eq!(xs.dim(), (5, 64));
-        assert!(xs.iter().all(|&v| v > 0.0 && v < 1.0));
+        assert!(xs.iter().all(|&v| v > 0.0), "sigmoid outputs are positive");
+        assert!(xs.iter().all(|&v| v < 1.0), "sigmoid outputs are below 1");
         // Small weights leave samples near the mean image the bias encodes.
         assert!(xs.iter().all(|&v| (v - 0.3).abs() < 0.1), "{xs}");
     }

@@ -35,10 +35,12 @@ impl<'p> LinearParams<'p> {
         Ok(LinearParams { weight, bias })
     }
 
+    /// Returns the input width, the weight's row count.
     pub fn in_dim(&self) -> usize {
         self.weight.nrows()
     }
 
+    /// Returns the output width, the weight's column count.
     pub fn out_dim(&self) -> usize {
         self.weight.ncols()
     }
@@ -63,15 +65,16 @@ impl<'g> LinearGrads<'g> {
     }
 }
 
-/// What backward needs from forward: the layer input `(rows, in_dim)`,
-/// borrowed when the caller's array could be used as it was.
+/// The state backward needs from forward: the layer input
+/// `(rows, in_dim)`, borrowed when the caller's array was usable as it was.
 #[derive(Debug)]
 pub struct LinearCache<'a> {
     xs: CowArray<'a, f32, Ix2>,
 }
 
 impl LinearCache<'_> {
-    /// The input seen by forward, `(rows, in_dim)`, in standard layout.
+    /// Returns the input seen by forward, `(rows, in_dim)`, in standard
+    /// layout.
     pub fn input(&self) -> ArrayView2<'_, f32> {
         self.xs.view()
     }

@@ -10,8 +10,8 @@ use ndarray::{Array2, ArrayView2, CowArray, Ix2};
 use super::linear::{self, LinearCache, LinearGrads, LinearParams};
 use super::{shape_error, InputGrad, NnError};
 
-/// What backward needs: the affine layer's cache and, per row and unit,
-/// the index of the winning piece.
+/// The state backward needs: the affine layer's cache and, per row and
+/// unit, the index of the winning piece.
 #[derive(Debug)]
 pub struct MaxoutCache<'a> {
     linear: LinearCache<'a>,
@@ -21,7 +21,7 @@ pub struct MaxoutCache<'a> {
 }
 
 impl MaxoutCache<'_> {
-    /// The layer input `(rows, in_dim)` seen by forward.
+    /// Returns the layer input `(rows, in_dim)` seen by forward.
     pub fn input(&self) -> ArrayView2<'_, f32> {
         self.linear.input()
     }

@@ -15,17 +15,17 @@ pub const GENERATOR: &str = "generator";
 /// Name prefix of every discriminator tensor.
 pub const DISCRIMINATOR: &str = "discriminator";
 
-/// The layer name `{network}.{index}`, which is also its shard name.
+/// Returns the layer name `{network}.{index}`, which is also its shard name.
 pub fn layer_name(network: &str, index: usize) -> String {
     format!("{network}.{index}")
 }
 
-/// The weight tensor name of a layer, shape `(in_dim, out_dim)`.
+/// Returns the weight tensor name of a layer, shape `(in_dim, out_dim)`.
 pub fn weight_name(layer: &str) -> String {
     format!("{layer}.weight")
 }
 
-/// The bias tensor name of a layer, shape `(out_dim,)`.
+/// Returns the bias tensor name of a layer, shape `(out_dim,)`.
 pub fn bias_name(layer: &str) -> String {
     format!("{layer}.bias")
 }
@@ -94,8 +94,8 @@ pub struct GanSpec {
 }
 
 impl GanSpec {
-    /// The MNIST model of Goodfellow et al. (2014), from their released
-    /// pylearn2 configuration, for rows of `data_dim` pixels.
+    /// Returns the MNIST model of Goodfellow et al. (2014), from their
+    /// released pylearn2 configuration, for rows of `data_dim` pixels.
     pub fn paper_mnist(data_dim: usize) -> GanSpec {
         GanSpec {
             generator: GeneratorSpec {
@@ -142,7 +142,7 @@ impl GeneratorSpec {
         init_range_ok("generator.init_range", self.init_range)
     }
 
-    /// The affine maps in order; the last one produces the data row.
+    /// Lists the affine maps in order. The last one produces the data row.
     pub fn layer_shapes(&self) -> Vec<LayerShape> {
         let mut widths = vec![self.noise_dim];
         widths.extend(&self.hidden);
@@ -164,7 +164,7 @@ impl DiscriminatorSpec {
         init_range_ok("discriminator.init_range", self.init_range)
     }
 
-    /// The affine maps in order: each maxout layer maps to
+    /// Lists the affine maps in order. Each maxout layer maps to
     /// `units * pieces` columns, and the last map is the `(units, 1)` logit.
     pub fn layer_shapes(&self) -> Vec<LayerShape> {
         let mut shapes = Vec::with_capacity(self.layers.len() + 1);
@@ -177,7 +177,7 @@ impl DiscriminatorSpec {
         shapes
     }
 
-    /// Keep probability of the dropout in front of layer `index`.
+    /// Returns the keep probability of the dropout in front of layer `index`.
     pub fn keep(&self, index: usize) -> f32 {
         if index == 0 {
             self.input_keep
@@ -191,8 +191,8 @@ fn affine_chain(widths: &[usize]) -> Vec<LayerShape> {
     widths.windows(2).map(|pair| LayerShape { in_dim: pair[0], out_dim: pair[1] }).collect()
 }
 
-/// The (name, shape) of every tensor of `network` in canonical order:
-/// for each layer its weight, then its bias.
+/// Lists the (name, shape) of every tensor of `network` in canonical
+/// order: for each layer its weight, then its bias.
 pub fn param_layout(network: &str, shapes: &[LayerShape]) -> Vec<(String, Vec<usize>)> {
     let mut layout = Vec::with_capacity(2 * shapes.len());
     for (i, shape) in shapes.iter().enumerate() {
@@ -203,8 +203,8 @@ pub fn param_layout(network: &str, shapes: &[LayerShape]) -> Vec<(String, Vec<us
     layout
 }
 
-/// Checks that `params` holds exactly the tensors of `layout`, by name and
-/// shape, in any order.
+/// Checks that `params` contains exactly the tensors of `layout`, by name
+/// and shape, in any order.
 pub fn check_params(
     op: &str,
     layout: &[(String, Vec<usize>)],

@@ -52,7 +52,7 @@ impl OptimizerKind {
 pub struct Hyper {
     /// Step size. The MNIST schedule starts at 0.1.
     pub learning_rate: f32,
-    /// Momentum coefficient mu in `[0, 1)`; used by `Momentum` only.
+    /// Momentum coefficient mu in `[0, 1)`, used by `Momentum` only.
     pub momentum: f32,
 }
 
@@ -95,7 +95,7 @@ pub fn apply(
     }
 }
 
-/// The state tensors of one parameter, with their shapes.
+/// Lists the state tensors of one parameter, with their shapes.
 fn state_layout(kind: &OptimizerKind, name: &str, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
     match kind {
         OptimizerKind::Momentum => vec![(momentum::velocity_name(name), shape.to_vec())],

@@ -35,14 +35,14 @@ impl Default for Schedule {
 }
 
 impl Schedule {
-    /// The learning rate for the update after `updates_done` updates:
-    /// `max(lr0 / decay^updates_done, min_lr)`, computed in f64.
+    /// Returns the learning rate for the update after `updates_done`
+    /// updates: `max(lr0 / decay^updates_done, min_lr)`, computed in f64.
     pub fn learning_rate(&self, updates_done: u64) -> f32 {
         let decayed = f64::from(self.initial_learning_rate) / self.decay_factor.powf(updates_done as f64);
         decayed.max(f64::from(self.min_learning_rate)) as f32
     }
 
-    /// The momentum during `epoch` (1-based): constant before
+    /// Returns the momentum during `epoch` (1-based): constant up to
     /// `start_epoch`, linear up to `saturate_epoch`, constant after.
     pub fn momentum(&self, epoch: u64) -> f32 {
         if epoch <= self.start_epoch || self.saturate_epoch <= self.start_epoch {
@@ -81,6 +81,7 @@ mod tests {
         let mid = s.momentum(125);
         let want = 0.5 + 0.2 * 124.0 / 249.0;
         assert!((f64::from(mid) - want).abs() < 1e-6, "{mid}");
-        assert!(s.momentum(2) > 0.5 && s.momentum(2) < s.momentum(3));
+        assert!(s.momentum(2) > 0.5);
+        assert!(s.momentum(2) < s.momentum(3));
     }
 }
