@@ -137,6 +137,36 @@ mod tests {
         }
     }
 
+    /// Central differences with step 1e-2 through a mask fixed by the
+    /// stream key; the map is linear, so f32 rounding bounds the error
+    /// (tolerance 1e-3).
+    #[test]
+    fn backward_matches_finite_differences() {
+        let xs = inputs();
+        let mut rng = Rng::new(StreamKey::global(12, Purpose::Eval));
+        let upstream = Array2::from_shape_fn(xs.raw_dim(), |_| rng.uniform_range(-1.0, 1.0));
+        let key = StreamKey::global(13, Purpose::DropoutFake);
+        let probe = |xs: &Array2<f32>| {
+            let mut mode = Mode::Train(&mut Rng::new(key));
+            let (ys, _) = forward(0.8, CowArray::from(xs.view()), &mut mode).unwrap();
+            ys.iter().zip(&upstream).map(|(&y, &u)| f64::from(y) * f64::from(u)).sum::<f64>()
+        };
+        let (_, cache) = forward(0.8, CowArray::from(xs.view()), &mut Mode::Train(&mut Rng::new(key))).unwrap();
+        let mut dx = upstream.clone();
+        backward_in_place(&cache, &mut dx).unwrap();
+
+        let eps = 1e-2f32;
+        for idx in 0..xs.len() {
+            let mut plus = xs.clone();
+            plus.as_slice_mut().unwrap()[idx] += eps;
+            let mut minus = xs.clone();
+            minus.as_slice_mut().unwrap()[idx] -= eps;
+            let numeric = (probe(&plus) - probe(&minus)) / (2.0 * f64::from(eps));
+            let analytic = f64::from(dx.as_slice().unwrap()[idx]);
+            assert!((numeric - analytic).abs() < 1e-3, "x[{idx}]: {numeric} vs {analytic}");
+        }
+    }
+
     #[test]
     fn keep_out_of_range_is_an_error() {
         let xs = inputs();

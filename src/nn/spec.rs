@@ -7,6 +7,8 @@
 //! `(out_dim,)`. A parameter-server shard is one layer, the name up to the
 //! last `.`.
 
+use serde::{Deserialize, Serialize};
+
 use super::params::Params;
 use super::{shape_error, NnError};
 
@@ -38,7 +40,7 @@ pub struct LayerShape {
 }
 
 /// The generator: `noise_dim -> hidden[0] ReLU -> ... -> data_dim sigmoid`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GeneratorSpec {
     /// Width of the noise z. Default 100.
     pub noise_dim: usize,
@@ -51,7 +53,7 @@ pub struct GeneratorSpec {
 }
 
 /// One maxout layer: `units` outputs, each the max of `pieces` affine maps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MaxoutSpec {
     /// Output width. Default 240.
     pub units: usize,
@@ -61,7 +63,7 @@ pub struct MaxoutSpec {
 
 /// The discriminator: maxout layers then one logit, with inverted dropout
 /// on the input of every layer during training.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DiscriminatorSpec {
     /// Width of a data row (pixels). 784 for MNIST.
     pub data_dim: usize,
@@ -76,7 +78,8 @@ pub struct DiscriminatorSpec {
 }
 
 /// The generator's training objective.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum GeneratorLoss {
     /// Minimise `-log D(G(z))`, the form with strong early gradients.
     #[default]
@@ -86,7 +89,7 @@ pub enum GeneratorLoss {
 }
 
 /// Both networks and the generator's loss.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GanSpec {
     pub generator: GeneratorSpec,
     pub discriminator: DiscriminatorSpec,
@@ -308,5 +311,14 @@ mod tests {
         let mut spec = GanSpec::paper_mnist(784);
         spec.discriminator.layers[0].pieces = 0;
         assert!(matches!(spec.validate(), Err(NnError::InvalidSetting { .. })));
+    }
+
+    #[test]
+    fn spec_round_trips_through_toml() {
+        let spec = GanSpec { generator_loss: GeneratorLoss::Minimax, ..GanSpec::paper_mnist(64) };
+        let text = toml::to_string(&spec).unwrap();
+        assert!(text.contains("generator_loss = \"minimax\""), "{text}");
+        let back: GanSpec = toml::from_str(&text).unwrap();
+        assert_eq!(back, spec);
     }
 }

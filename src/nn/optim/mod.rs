@@ -15,11 +15,14 @@ mod schedule;
 
 pub use schedule::Schedule;
 
+use serde::{Deserialize, Serialize};
+
 use super::params::Params;
 use super::NnError;
 
 /// The update rule.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OptimizerKind {
     /// Classic momentum: `v = mu v - lr g; theta += v`.
     Momentum,
@@ -48,7 +51,7 @@ impl OptimizerKind {
 }
 
 /// The per-update settings, usually taken from a [`Schedule`].
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Hyper {
     /// Step size. The MNIST schedule starts at 0.1.
     pub learning_rate: f32,

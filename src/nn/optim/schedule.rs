@@ -1,8 +1,11 @@
 //! The learning-rate and momentum schedules of the released MNIST model
 //! (pylearn2's `ExponentialDecay` and `MomentumAdjustor`).
 
+use serde::{Deserialize, Serialize};
+
 /// Learning rate decayed per update and momentum ramped per epoch.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Schedule {
     /// Learning rate before the first update. Default 0.1.
     pub initial_learning_rate: f32,
