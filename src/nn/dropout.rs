@@ -48,7 +48,13 @@ pub fn forward<'a>(
     };
 
     let scale = 1.0 / keep;
-    let mask = Array2::from_shape_simple_fn(xs.raw_dim(), || if rng.uniform_f32() < keep { scale } else { 0.0 });
+    let mask = Array2::from_shape_simple_fn(xs.raw_dim(), || {
+        if rng.uniform_f32() < keep {
+            scale
+        } else {
+            0.0
+        }
+    });
     let mut ys = xs.into_owned();
     ys *= &mask;
     Ok((CowArray::from(ys), DropoutCache { mask: Some(mask) }))
@@ -61,7 +67,12 @@ pub fn backward_in_place(cache: &DropoutCache, dy: &mut Array2<f32>) -> Result<(
         return Ok(());
     };
     if dy.shape() != mask.shape() {
-        return Err(shape_error("dropout backward", "output gradient", mask.shape(), dy.shape()));
+        return Err(shape_error(
+            "dropout backward",
+            "output gradient",
+            mask.shape(),
+            dy.shape(),
+        ));
     }
     // dy/dx = mask (0 or 1 / keep)
     Zip::from(dy).and(mask).for_each(|d, &m| *d *= m);
@@ -94,11 +105,15 @@ mod tests {
         let passes = 2000;
         let mut total = 0.0;
         for _ in 0..passes {
-            let (ys, _) = forward(0.5, CowArray::from(xs.view()), &mut Mode::Train(&mut rng)).unwrap();
+            let (ys, _) =
+                forward(0.5, CowArray::from(xs.view()), &mut Mode::Train(&mut rng)).unwrap();
             total += pre_activation(&ys.into_owned());
         }
         let mean = total / f64::from(passes);
-        assert!((mean - eval_value).abs() < 0.01 * eval_value.abs(), "train mean {mean}, eval {eval_value}");
+        assert!(
+            (mean - eval_value).abs() < 0.01 * eval_value.abs(),
+            "train mean {mean}, eval {eval_value}"
+        );
     }
 
     #[test]
@@ -115,11 +130,30 @@ mod tests {
     #[test]
     fn mask_is_reproducible_and_scaled() {
         let xs = Array2::from_elem((3, 40), 1.0f32);
-        let key = StreamKey { seed: 1, step: 2, phase: 1, micro_batch: 0, purpose: Purpose::DropoutFake };
-        let (a, _) = forward(0.8, CowArray::from(xs.view()), &mut Mode::Train(&mut Rng::new(key))).unwrap();
-        let (b, _) = forward(0.8, CowArray::from(xs.view()), &mut Mode::Train(&mut Rng::new(key))).unwrap();
+        let key = StreamKey {
+            seed: 1,
+            step: 2,
+            phase: 1,
+            micro_batch: 0,
+            purpose: Purpose::DropoutFake,
+        };
+        let (a, _) = forward(
+            0.8,
+            CowArray::from(xs.view()),
+            &mut Mode::Train(&mut Rng::new(key)),
+        )
+        .unwrap();
+        let (b, _) = forward(
+            0.8,
+            CowArray::from(xs.view()),
+            &mut Mode::Train(&mut Rng::new(key)),
+        )
+        .unwrap();
         assert_eq!(a, b);
-        assert!(a.iter().all(|&v| v == 0.0 || v == 1.25), "values must be 0 or 1/keep");
+        assert!(
+            a.iter().all(|&v| v == 0.0 || v == 1.25),
+            "values must be 0 or 1/keep"
+        );
         let kept = a.iter().filter(|&&v| v != 0.0).count();
         assert!((60..=115).contains(&kept), "kept {kept} of 120 at keep 0.8");
     }
@@ -128,7 +162,8 @@ mod tests {
     fn backward_uses_the_forward_mask() {
         let xs = Array2::from_elem((2, 30), 2.0f32);
         let mut rng = Rng::new(StreamKey::global(11, Purpose::DropoutReal));
-        let (ys, cache) = forward(0.5, CowArray::from(xs.clone()), &mut Mode::Train(&mut rng)).unwrap();
+        let (ys, cache) =
+            forward(0.5, CowArray::from(xs.clone()), &mut Mode::Train(&mut rng)).unwrap();
         let mut dy = Array2::from_elem((2, 30), 1.0f32);
         backward_in_place(&cache, &mut dy).unwrap();
         // y = x * m, so dL/dx = m = y / x for every element.
@@ -149,9 +184,17 @@ mod tests {
         let probe = |xs: &Array2<f32>| {
             let mut mode = Mode::Train(&mut Rng::new(key));
             let (ys, _) = forward(0.8, CowArray::from(xs.view()), &mut mode).unwrap();
-            ys.iter().zip(&upstream).map(|(&y, &u)| f64::from(y) * f64::from(u)).sum::<f64>()
+            ys.iter()
+                .zip(&upstream)
+                .map(|(&y, &u)| f64::from(y) * f64::from(u))
+                .sum::<f64>()
         };
-        let (_, cache) = forward(0.8, CowArray::from(xs.view()), &mut Mode::Train(&mut Rng::new(key))).unwrap();
+        let (_, cache) = forward(
+            0.8,
+            CowArray::from(xs.view()),
+            &mut Mode::Train(&mut Rng::new(key)),
+        )
+        .unwrap();
         let mut dx = upstream.clone();
         backward_in_place(&cache, &mut dx).unwrap();
 
@@ -163,7 +206,10 @@ mod tests {
             minus.as_slice_mut().unwrap()[idx] -= eps;
             let numeric = (probe(&plus) - probe(&minus)) / (2.0 * f64::from(eps));
             let analytic = f64::from(dx.as_slice().unwrap()[idx]);
-            assert!((numeric - analytic).abs() < 1e-3, "x[{idx}]: {numeric} vs {analytic}");
+            assert!(
+                (numeric - analytic).abs() < 1e-3,
+                "x[{idx}]: {numeric} vs {analytic}"
+            );
         }
     }
 
@@ -172,7 +218,10 @@ mod tests {
         let xs = inputs();
         for keep in [0.0, -0.1, 1.5, f32::NAN] {
             let got = forward(keep, CowArray::from(xs.view()), &mut Mode::Eval);
-            assert!(matches!(got, Err(NnError::InvalidSetting { .. })), "keep {keep}");
+            assert!(
+                matches!(got, Err(NnError::InvalidSetting { .. })),
+                "keep {keep}"
+            );
         }
     }
 }

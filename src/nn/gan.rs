@@ -100,7 +100,12 @@ pub struct Gradients {
 /// - Joint: one pass of each, sharing the fake pass, both gradients.
 ///
 /// Every shape is checked before any arithmetic.
-pub fn compute_gradients(spec: &GanSpec, g: &Params, d: &Params, batch: &MicroBatch) -> Result<Gradients, NnError> {
+pub fn compute_gradients(
+    spec: &GanSpec,
+    g: &Params,
+    d: &Params,
+    batch: &MicroBatch,
+) -> Result<Gradients, NnError> {
     validate(spec, g, d, batch)?;
     match batch.key.phase {
         Phase::Discriminator => discriminator_step(spec, g, d, batch),
@@ -123,7 +128,12 @@ fn validate(spec: &GanSpec, g: &Params, d: &Params, batch: &MicroBatch) -> Resul
         });
     }
     if batch.z.ncols() != spec.generator.noise_dim {
-        return Err(shape_error("compute_gradients", "z", &[rows, spec.generator.noise_dim], batch.z.shape()));
+        return Err(shape_error(
+            "compute_gradients",
+            "z",
+            &[rows, spec.generator.noise_dim],
+            batch.z.shape(),
+        ));
     }
     if !(batch.loss_scale.is_finite() && batch.loss_scale > 0.0) {
         return Err(NnError::InvalidSetting {
@@ -135,7 +145,12 @@ fn validate(spec: &GanSpec, g: &Params, d: &Params, batch: &MicroBatch) -> Resul
     if batch.key.phase != Phase::Generator {
         let real = real_rows(batch)?;
         if real.shape() != [rows, spec.discriminator.data_dim] {
-            return Err(shape_error("compute_gradients", "real", &[rows, spec.discriminator.data_dim], real.shape()));
+            return Err(shape_error(
+                "compute_gradients",
+                "real",
+                &[rows, spec.discriminator.data_dim],
+                real.shape(),
+            ));
         }
     }
     Ok(())
@@ -174,8 +189,22 @@ fn discriminator_grads(
     let ds = &spec.discriminator;
     // G is not updated in this phase, so D's first layer skips its input
     // gradient.
-    discriminator::backward(ds, d, real_tape, real_loss.dlogits.clone(), Some(&mut grads), InputGrad::Skip)?;
-    discriminator::backward(ds, d, fake_tape, fake_loss.dlogits.clone(), Some(&mut grads), InputGrad::Skip)?;
+    discriminator::backward(
+        ds,
+        d,
+        real_tape,
+        real_loss.dlogits.clone(),
+        Some(&mut grads),
+        InputGrad::Skip,
+    )?;
+    discriminator::backward(
+        ds,
+        d,
+        fake_tape,
+        fake_loss.dlogits.clone(),
+        Some(&mut grads),
+        InputGrad::Skip,
+    )?;
     Ok((grads, real_loss, fake_loss))
 }
 
@@ -188,22 +217,36 @@ fn generator_grads(
     fake_tape: &DiscriminatorTape,
     g_loss: &LogitLoss,
 ) -> Result<Params, NnError> {
-    let d_samples =
-        discriminator::backward(&spec.discriminator, d, fake_tape, g_loss.dlogits.clone(), None, InputGrad::Compute)?
-            .expect("discriminator::backward returns the input gradient when asked to compute it");
+    let d_samples = discriminator::backward(
+        &spec.discriminator,
+        d,
+        fake_tape,
+        g_loss.dlogits.clone(),
+        None,
+        InputGrad::Compute,
+    )?
+    .expect("discriminator::backward returns the input gradient when asked to compute it");
     let mut grads = g.zeros_like();
     generator::backward(&spec.generator, g, g_tape, d_samples, &mut grads)?;
     Ok(grads)
 }
 
-fn discriminator_step(spec: &GanSpec, g: &Params, d: &Params, batch: &MicroBatch) -> Result<Gradients, NnError> {
+fn discriminator_step(
+    spec: &GanSpec,
+    g: &Params,
+    d: &Params,
+    batch: &MicroBatch,
+) -> Result<Gradients, NnError> {
     let real = real_rows(batch)?;
     let fake = generator::forward(&spec.generator, g, batch.z)?.into_output();
 
-    let real_tape = train_discriminator(spec, d, CowArray::from(real), batch, Purpose::DropoutReal)?;
-    let fake_tape = train_discriminator(spec, d, CowArray::from(fake), batch, Purpose::DropoutFake)?;
+    let real_tape =
+        train_discriminator(spec, d, CowArray::from(real), batch, Purpose::DropoutReal)?;
+    let fake_tape =
+        train_discriminator(spec, d, CowArray::from(fake), batch, Purpose::DropoutFake)?;
 
-    let (d_grads, real_loss, fake_loss) = discriminator_grads(spec, d, &real_tape, &fake_tape, batch.loss_scale)?;
+    let (d_grads, real_loss, fake_loss) =
+        discriminator_grads(spec, d, &real_tape, &fake_tape, batch.loss_scale)?;
     let g_loss = loss::generator(fake_tape.logits(), spec.generator_loss, batch.loss_scale);
 
     let stats = StepStats {
@@ -213,12 +256,27 @@ fn discriminator_step(spec: &GanSpec, g: &Params, d: &Params, batch: &MicroBatch
         d_real_sum: loss::probability_sum(real_tape.logits()),
         d_fake_sum: loss::probability_sum(fake_tape.logits()),
     };
-    Ok(Gradients { generator: None, discriminator: Some(d_grads), stats })
+    Ok(Gradients {
+        generator: None,
+        discriminator: Some(d_grads),
+        stats,
+    })
 }
 
-fn generator_step(spec: &GanSpec, g: &Params, d: &Params, batch: &MicroBatch) -> Result<Gradients, NnError> {
+fn generator_step(
+    spec: &GanSpec,
+    g: &Params,
+    d: &Params,
+    batch: &MicroBatch,
+) -> Result<Gradients, NnError> {
     let g_tape = generator::forward(&spec.generator, g, batch.z)?;
-    let fake_tape = train_discriminator(spec, d, CowArray::from(g_tape.output()), batch, Purpose::DropoutFake)?;
+    let fake_tape = train_discriminator(
+        spec,
+        d,
+        CowArray::from(g_tape.output()),
+        batch,
+        Purpose::DropoutFake,
+    )?;
 
     let g_loss = loss::generator(fake_tape.logits(), spec.generator_loss, batch.loss_scale);
     let g_grads = generator_grads(spec, g, d, &g_tape, &fake_tape, &g_loss)?;
@@ -230,17 +288,34 @@ fn generator_step(spec: &GanSpec, g: &Params, d: &Params, batch: &MicroBatch) ->
         d_real_sum: 0.0,
         d_fake_sum: loss::probability_sum(fake_tape.logits()),
     };
-    Ok(Gradients { generator: Some(g_grads), discriminator: None, stats })
+    Ok(Gradients {
+        generator: Some(g_grads),
+        discriminator: None,
+        stats,
+    })
 }
 
-fn joint_step(spec: &GanSpec, g: &Params, d: &Params, batch: &MicroBatch) -> Result<Gradients, NnError> {
+fn joint_step(
+    spec: &GanSpec,
+    g: &Params,
+    d: &Params,
+    batch: &MicroBatch,
+) -> Result<Gradients, NnError> {
     let real = real_rows(batch)?;
     let g_tape = generator::forward(&spec.generator, g, batch.z)?;
 
-    let real_tape = train_discriminator(spec, d, CowArray::from(real), batch, Purpose::DropoutReal)?;
-    let fake_tape = train_discriminator(spec, d, CowArray::from(g_tape.output()), batch, Purpose::DropoutFake)?;
+    let real_tape =
+        train_discriminator(spec, d, CowArray::from(real), batch, Purpose::DropoutReal)?;
+    let fake_tape = train_discriminator(
+        spec,
+        d,
+        CowArray::from(g_tape.output()),
+        batch,
+        Purpose::DropoutFake,
+    )?;
 
-    let (d_grads, real_loss, fake_loss) = discriminator_grads(spec, d, &real_tape, &fake_tape, batch.loss_scale)?;
+    let (d_grads, real_loss, fake_loss) =
+        discriminator_grads(spec, d, &real_tape, &fake_tape, batch.loss_scale)?;
     let g_loss = loss::generator(fake_tape.logits(), spec.generator_loss, batch.loss_scale);
     let g_grads = generator_grads(spec, g, d, &g_tape, &fake_tape, &g_loss)?;
 
@@ -251,5 +326,9 @@ fn joint_step(spec: &GanSpec, g: &Params, d: &Params, batch: &MicroBatch) -> Res
         d_real_sum: loss::probability_sum(real_tape.logits()),
         d_fake_sum: loss::probability_sum(fake_tape.logits()),
     };
-    Ok(Gradients { generator: Some(g_grads), discriminator: Some(d_grads), stats })
+    Ok(Gradients {
+        generator: Some(g_grads),
+        discriminator: Some(d_grads),
+        stats,
+    })
 }

@@ -31,14 +31,27 @@ impl GeneratorTape<'_> {
 
 /// Checks that `g` contains exactly the tensors of `spec`.
 pub fn check_generator_params(spec: &GeneratorSpec, g: &Params) -> Result<(), NnError> {
-    check_params("generator parameters", &param_layout(GENERATOR, &spec.layer_shapes()), g)
+    check_params(
+        "generator parameters",
+        &param_layout(GENERATOR, &spec.layer_shapes()),
+        g,
+    )
 }
 
 /// Runs G on `z` `(rows, noise_dim)` and keeps what backward needs.
 /// Expects `g` already checked against `spec`.
-pub fn forward<'a>(spec: &GeneratorSpec, g: &Params, z: ArrayView2<'a, f32>) -> Result<GeneratorTape<'a>, NnError> {
+pub fn forward<'a>(
+    spec: &GeneratorSpec,
+    g: &Params,
+    z: ArrayView2<'a, f32>,
+) -> Result<GeneratorTape<'a>, NnError> {
     if z.ncols() != spec.noise_dim {
-        return Err(shape_error("generator forward", "z", &[z.nrows(), spec.noise_dim], z.shape()));
+        return Err(shape_error(
+            "generator forward",
+            "z",
+            &[z.nrows(), spec.noise_dim],
+            z.shape(),
+        ));
     }
     // layer_shapes always ends with the output layer, so depth >= 1.
     let output_layer = spec.layer_shapes().len() - 1;
@@ -75,8 +88,19 @@ pub fn backward(
         let params = LinearParams::from_params(g, &layer)?;
         let layer_grads = LinearGrads::from_params(grads, &layer)?;
         // z is sampled, not learned, so its gradient is never used.
-        let input = if i == 0 { InputGrad::Skip } else { InputGrad::Compute };
-        let Some(mut dx) = linear::backward(&params, &tape.layers[i], dy.view(), Some(layer_grads), input)? else {
+        let input = if i == 0 {
+            InputGrad::Skip
+        } else {
+            InputGrad::Compute
+        };
+        let Some(mut dx) = linear::backward(
+            &params,
+            &tape.layers[i],
+            dy.view(),
+            Some(layer_grads),
+            input,
+        )?
+        else {
             break;
         };
         // The input of layer i is the ReLU output of layer i - 1.
@@ -87,7 +111,11 @@ pub fn backward(
 }
 
 /// Generates samples `(rows, data_dim)` from `z` `(rows, noise_dim)`.
-pub fn generate(spec: &GeneratorSpec, g: &Params, z: ArrayView2<f32>) -> Result<Array2<f32>, NnError> {
+pub fn generate(
+    spec: &GeneratorSpec,
+    g: &Params,
+    z: ArrayView2<f32>,
+) -> Result<Array2<f32>, NnError> {
     spec.validate()?;
     check_generator_params(spec, g)?;
     Ok(forward(spec, g, z)?.into_output())
@@ -119,10 +147,17 @@ mod tests {
         let spec = GanSpec::paper_mnist(64).generator;
         let g = init_generator(&spec, Array1::from_elem(64, 0.3f32).view(), 1).unwrap();
         let z = Array2::zeros((5, 99));
-        assert!(matches!(generate(&spec, &g, z.view()), Err(NnError::ShapeMismatch { .. })));
+        assert!(matches!(
+            generate(&spec, &g, z.view()),
+            Err(NnError::ShapeMismatch { .. })
+        ));
         let mut wrong = g.clone();
-        *wrong.require_mut("generator.1.weight").unwrap() = crate::nn::Tensor::zeros(ndarray::IxDyn(&[1200, 3]));
+        *wrong.require_mut("generator.1.weight").unwrap() =
+            crate::nn::Tensor::zeros(ndarray::IxDyn(&[1200, 3]));
         let z = Array2::zeros((5, 100));
-        assert!(matches!(generate(&spec, &wrong, z.view()), Err(NnError::ShapeMismatch { .. })));
+        assert!(matches!(
+            generate(&spec, &wrong, z.view()),
+            Err(NnError::ShapeMismatch { .. })
+        ));
     }
 }

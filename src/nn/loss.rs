@@ -118,7 +118,10 @@ mod tests {
             assert_eq!(grad.abs(), 0.5);
         }
         let (loss, _) = bce_with_logits(-20.0, Target::Fake);
-        assert!((loss - (-20.0f64).exp()).abs() < 1e-15, "softplus(-20) = {loss}");
+        assert!(
+            (loss - (-20.0f64).exp()).abs() < 1e-15,
+            "softplus(-20) = {loss}"
+        );
     }
 
     /// Central differences in f64 on the f64 loss, step 1e-4; the
@@ -135,7 +138,10 @@ mod tests {
                 let l = f64::from(logit);
                 let numeric = (at(l + eps) - at(l - eps)) / (2.0 * eps);
                 let (_, grad) = bce_with_logits(logit, target);
-                assert!((numeric - f64::from(grad)).abs() < 1e-6, "{logit} {target:?}: {numeric} vs {grad}");
+                assert!(
+                    (numeric - f64::from(grad)).abs() < 1e-6,
+                    "{logit} {target:?}: {numeric} vs {grad}"
+                );
             }
         }
     }

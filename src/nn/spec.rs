@@ -97,8 +97,8 @@ pub struct GanSpec {
 }
 
 impl GanSpec {
-    /// Returns the MNIST model of Goodfellow et al. (2014), from their
-    /// released pylearn2 configuration, for rows of `data_dim` pixels.
+    /// Returns the MNIST model of Goodfellow et al. (2014) for rows of
+    /// `data_dim` pixels.
     pub fn paper_mnist(data_dim: usize) -> GanSpec {
         GanSpec {
             generator: GeneratorSpec {
@@ -109,7 +109,13 @@ impl GanSpec {
             },
             discriminator: DiscriminatorSpec {
                 data_dim,
-                layers: vec![MaxoutSpec { units: 240, pieces: 5 }; 2],
+                layers: vec![
+                    MaxoutSpec {
+                        units: 240,
+                        pieces: 5
+                    };
+                    2
+                ],
                 input_keep: 0.8,
                 hidden_keep: 0.5,
                 init_range: 0.005,
@@ -127,7 +133,10 @@ impl GanSpec {
             return Err(invalid(
                 "discriminator.data_dim",
                 self.discriminator.data_dim,
-                &format!("must equal generator.data_dim = {}", self.generator.data_dim),
+                &format!(
+                    "must equal generator.data_dim = {}",
+                    self.generator.data_dim
+                ),
             ));
         }
         Ok(())
@@ -173,7 +182,10 @@ impl DiscriminatorSpec {
         let mut shapes = Vec::with_capacity(self.layers.len() + 1);
         let mut in_dim = self.data_dim;
         for layer in &self.layers {
-            shapes.push(LayerShape { in_dim, out_dim: layer.units * layer.pieces });
+            shapes.push(LayerShape {
+                in_dim,
+                out_dim: layer.units * layer.pieces,
+            });
             in_dim = layer.units;
         }
         shapes.push(LayerShape { in_dim, out_dim: 1 });
@@ -191,7 +203,13 @@ impl DiscriminatorSpec {
 }
 
 fn affine_chain(widths: &[usize]) -> Vec<LayerShape> {
-    widths.windows(2).map(|pair| LayerShape { in_dim: pair[0], out_dim: pair[1] }).collect()
+    widths
+        .windows(2)
+        .map(|pair| LayerShape {
+            in_dim: pair[0],
+            out_dim: pair[1],
+        })
+        .collect()
 }
 
 /// Lists the (name, shape) of every tensor of `network` in canonical
@@ -253,7 +271,11 @@ fn positive(name: &str, value: usize) -> Result<(), NnError> {
 
 fn keep_ok(name: &str, keep: f32) -> Result<(), NnError> {
     if !(keep > 0.0 && keep <= 1.0) {
-        return Err(invalid(name, keep, "a keep probability must be in (0, 1]; use 1 for no dropout"));
+        return Err(invalid(
+            name,
+            keep,
+            "a keep probability must be in (0, 1]; use 1 for no dropout",
+        ));
     }
     Ok(())
 }
@@ -274,11 +296,15 @@ mod tests {
         let spec = GanSpec::paper_mnist(784);
         spec.validate().unwrap();
         let g = spec.generator.layer_shapes();
-        assert_eq!(g.iter().map(|s| (s.in_dim, s.out_dim)).collect::<Vec<_>>(),
-            vec![(100, 1200), (1200, 1200), (1200, 784)]);
+        assert_eq!(
+            g.iter().map(|s| (s.in_dim, s.out_dim)).collect::<Vec<_>>(),
+            vec![(100, 1200), (1200, 1200), (1200, 784)]
+        );
         let d = spec.discriminator.layer_shapes();
-        assert_eq!(d.iter().map(|s| (s.in_dim, s.out_dim)).collect::<Vec<_>>(),
-            vec![(784, 1200), (240, 1200), (240, 1)]);
+        assert_eq!(
+            d.iter().map(|s| (s.in_dim, s.out_dim)).collect::<Vec<_>>(),
+            vec![(784, 1200), (240, 1200), (240, 1)]
+        );
     }
 
     #[test]
@@ -286,11 +312,17 @@ mod tests {
         let spec = GanSpec::paper_mnist(64);
         let layout = param_layout(DISCRIMINATOR, &spec.discriminator.layer_shapes());
         let names: Vec<&str> = layout.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, [
-            "discriminator.0.weight", "discriminator.0.bias",
-            "discriminator.1.weight", "discriminator.1.bias",
-            "discriminator.2.weight", "discriminator.2.bias",
-        ]);
+        assert_eq!(
+            names,
+            [
+                "discriminator.0.weight",
+                "discriminator.0.bias",
+                "discriminator.1.weight",
+                "discriminator.1.bias",
+                "discriminator.2.weight",
+                "discriminator.2.bias",
+            ]
+        );
         assert_eq!(layout[4].1, vec![240, 1]);
     }
 
@@ -298,24 +330,39 @@ mod tests {
     fn invalid_settings_are_rejected() {
         let mut spec = GanSpec::paper_mnist(784);
         spec.discriminator.hidden_keep = 0.0;
-        assert!(matches!(spec.validate(), Err(NnError::InvalidSetting { .. })));
+        assert!(matches!(
+            spec.validate(),
+            Err(NnError::InvalidSetting { .. })
+        ));
 
         let mut spec = GanSpec::paper_mnist(784);
         spec.discriminator.data_dim = 64;
-        assert!(matches!(spec.validate(), Err(NnError::InvalidSetting { .. })));
+        assert!(matches!(
+            spec.validate(),
+            Err(NnError::InvalidSetting { .. })
+        ));
 
         let mut spec = GanSpec::paper_mnist(784);
         spec.generator.hidden[1] = 0;
-        assert!(matches!(spec.validate(), Err(NnError::InvalidSetting { .. })));
+        assert!(matches!(
+            spec.validate(),
+            Err(NnError::InvalidSetting { .. })
+        ));
 
         let mut spec = GanSpec::paper_mnist(784);
         spec.discriminator.layers[0].pieces = 0;
-        assert!(matches!(spec.validate(), Err(NnError::InvalidSetting { .. })));
+        assert!(matches!(
+            spec.validate(),
+            Err(NnError::InvalidSetting { .. })
+        ));
     }
 
     #[test]
     fn spec_round_trips_through_toml() {
-        let spec = GanSpec { generator_loss: GeneratorLoss::Minimax, ..GanSpec::paper_mnist(64) };
+        let spec = GanSpec {
+            generator_loss: GeneratorLoss::Minimax,
+            ..GanSpec::paper_mnist(64)
+        };
         let text = toml::to_string(&spec).unwrap();
         assert!(text.contains("generator_loss = \"minimax\""), "{text}");
         let back: GanSpec = toml::from_str(&text).unwrap();

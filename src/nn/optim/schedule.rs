@@ -1,5 +1,6 @@
-//! The learning-rate and momentum schedules of the released MNIST model
-//! (pylearn2's `ExponentialDecay` and `MomentumAdjustor`).
+//! The learning-rate and momentum schedules of the MNIST setup of
+//! Goodfellow et al. (2014): the rate divided by a constant after every
+//! update down to a floor, and momentum ramped linearly over epochs.
 
 use serde::{Deserialize, Serialize};
 
@@ -41,7 +42,8 @@ impl Schedule {
     /// Returns the learning rate for the update after `updates_done`
     /// updates: `max(lr0 / decay^updates_done, min_lr)`, computed in f64.
     pub fn learning_rate(&self, updates_done: u64) -> f32 {
-        let decayed = f64::from(self.initial_learning_rate) / self.decay_factor.powf(updates_done as f64);
+        let decayed =
+            f64::from(self.initial_learning_rate) / self.decay_factor.powf(updates_done as f64);
         decayed.max(f64::from(self.min_learning_rate)) as f32
     }
 
@@ -49,11 +51,16 @@ impl Schedule {
     /// `start_epoch`, linear up to `saturate_epoch`, constant after.
     pub fn momentum(&self, epoch: u64) -> f32 {
         if epoch <= self.start_epoch || self.saturate_epoch <= self.start_epoch {
-            return if epoch >= self.saturate_epoch { self.final_momentum } else { self.initial_momentum };
+            return if epoch >= self.saturate_epoch {
+                self.final_momentum
+            } else {
+                self.initial_momentum
+            };
         }
         let span = (self.saturate_epoch - self.start_epoch) as f64;
         let alpha = ((epoch - self.start_epoch) as f64 / span).min(1.0);
-        let m = f64::from(self.initial_momentum) * (1.0 - alpha) + f64::from(self.final_momentum) * alpha;
+        let m = f64::from(self.initial_momentum) * (1.0 - alpha)
+            + f64::from(self.final_momentum) * alpha;
         m as f32
     }
 }
