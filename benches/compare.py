@@ -1,9 +1,10 @@
 """Compare distgan's training iteration with the PyTorch peer, interleaved.
 
 Builds `benches/train_step` (release), then for each round runs, at every
-thread count, the Rust benchmark and the PyTorch peer one after the other,
-swapping their order every round so a slow spell on a shared machine hits
-both alike. Prints a Markdown table of medians over the rounds.
+thread count, the Rust benchmark, the PyTorch peer and PyTorch's matmul on
+the same GEMM shapes one after the other, rotating their order every round
+so a slow spell on a shared machine hits all of them alike. Prints a
+Markdown table of medians over the rounds.
 
 Usage, from the repository root:
     python3 benches/compare.py --rounds 5 --threads 1 2
@@ -21,6 +22,7 @@ import sys
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 PEER = REPO_ROOT / "benches" / "peer" / "train_step.py"
+MATMUL_MIX = REPO_ROOT / "benches" / "peer" / "matmul_mix.py"
 
 
 def parse_args(argv):
@@ -73,8 +75,11 @@ def run_rounds(args, bench):
             peer = [args.python, PEER, "--threads", str(threads), *common]
             if args.peer_data == "random":
                 peer.append("--random-data")
-            order = [rust, peer] if round_index % 2 == 0 else [peer, rust]
-            for command in order:
+            matmul = [args.python, MATMUL_MIX, "--threads", str(threads),
+                      "--passes", str(args.iterations), "--warmup", str(args.warmup)]
+            commands = [rust, peer, matmul]
+            shift = round_index % len(commands)
+            for command in commands[shift:] + commands[:shift]:
                 result = run_json(command)
                 print(json.dumps(result), file=sys.stderr)
                 runs.append(result)
@@ -87,16 +92,18 @@ def median_of(runs, impl, threads, key):
 
 
 def print_table(runs, thread_counts):
-    print("| threads | distgan it/s | PyTorch it/s | ratio | distgan GFLOP/s | sgemm GFLOP/s | of sgemm |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| threads | distgan it/s | PyTorch it/s | ratio | distgan GFLOP/s | sgemm GFLOP/s | of sgemm "
+          "| PyTorch matmul GFLOP/s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for threads in thread_counts:
         ours = median_of(runs, "distgan", threads, "iters_per_sec")
         peer = median_of(runs, "pytorch", threads, "iters_per_sec")
         gflops = median_of(runs, "distgan", threads, "gflops")
         sgemm = median_of(runs, "distgan", threads, "sgemm_gflops")
         fraction = median_of(runs, "distgan", threads, "fraction_of_sgemm")
+        matmul = median_of(runs, "pytorch-matmul", threads, "gflops")
         print(f"| {threads} | {ours:.2f} | {peer:.2f} | {ours / peer:.2f} | {gflops:.1f} | {sgemm:.1f} "
-              f"| {100 * fraction:.0f}% |")
+              f"| {100 * fraction:.0f}% | {matmul:.1f} |")
 
 
 def main(argv):
