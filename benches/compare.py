@@ -81,6 +81,7 @@ def run_rounds(args, bench):
             shift = round_index % len(commands)
             for command in commands[shift:] + commands[:shift]:
                 result = run_json(command)
+                result["round"] = round_index
                 print(json.dumps(result), file=sys.stderr)
                 runs.append(result)
     return runs
@@ -89,6 +90,18 @@ def run_rounds(args, bench):
 def median_of(runs, impl, threads, key):
     values = [run[key] for run in runs if run["impl"] == impl and run["threads"] == threads]
     return statistics.median(values)
+
+
+def median_ratio(runs, threads):
+    """Median over rounds of distgan's over PyTorch's iterations per second.
+
+    The two runs of a round are adjacent in time, so their ratio is less
+    affected by a change of load than the ratio of the two medians.
+    """
+    rates = {(run["round"], run["impl"]): run["iters_per_sec"] for run in runs
+             if run["threads"] == threads and run["impl"] in ("distgan", "pytorch")}
+    rounds = {round_index for round_index, _ in rates}
+    return statistics.median(rates[(r, "distgan")] / rates[(r, "pytorch")] for r in rounds)
 
 
 def print_table(runs, thread_counts):
@@ -102,7 +115,8 @@ def print_table(runs, thread_counts):
         sgemm = median_of(runs, "distgan", threads, "sgemm_gflops")
         fraction = median_of(runs, "distgan", threads, "fraction_of_sgemm")
         matmul = median_of(runs, "pytorch-matmul", threads, "gflops")
-        print(f"| {threads} | {ours:.2f} | {peer:.2f} | {ours / peer:.2f} | {gflops:.1f} | {sgemm:.1f} "
+        ratio = median_ratio(runs, threads)
+        print(f"| {threads} | {ours:.2f} | {peer:.2f} | {ratio:.2f} | {gflops:.1f} | {sgemm:.1f} "
               f"| {100 * fraction:.0f}% | {matmul:.1f} |")
 
 
@@ -117,6 +131,7 @@ def main(argv):
     print(f"{args.rounds} rounds of {args.iterations} iterations; 1-minute load average "
           f"{load_before:.2f} before, {load_after:.2f} after\n")
     print_table(runs, args.threads)
+    print("\nratio: median over rounds of distgan's it/s over PyTorch's in the same round")
 
 
 if __name__ == "__main__":
