@@ -33,15 +33,19 @@ pub struct DiscriminatorTape<'a> {
 }
 
 impl DiscriminatorTape<'_> {
-    /// D's logits `(rows, 1)`.
+    /// Returns D's logits `(rows, 1)`.
     pub fn logits(&self) -> ArrayView2<'_, f32> {
         self.logits.view()
     }
 }
 
-/// Checks that `d` holds exactly the tensors of `spec`.
+/// Checks that `d` contains exactly the tensors of `spec`.
 pub fn check_discriminator_params(spec: &DiscriminatorSpec, d: &Params) -> Result<(), NnError> {
-    check_params("discriminator parameters", &param_layout(DISCRIMINATOR, &spec.layer_shapes()), d)
+    check_params(
+        "discriminator parameters",
+        &param_layout(DISCRIMINATOR, &spec.layer_shapes()),
+        d,
+    )
 }
 
 /// Runs D on `xs` `(rows, data_dim)`, drawing dropout masks from `mode`,
@@ -54,7 +58,12 @@ pub fn forward<'a>(
     mode: &mut Mode,
 ) -> Result<DiscriminatorTape<'a>, NnError> {
     if xs.ncols() != spec.data_dim {
-        return Err(shape_error("discriminator forward", "input", &[xs.nrows(), spec.data_dim], xs.shape()));
+        return Err(shape_error(
+            "discriminator forward",
+            "input",
+            &[xs.nrows(), spec.data_dim],
+            xs.shape(),
+        ));
     }
     let mut layers = Vec::with_capacity(spec.layers.len() + 1);
     let mut xs = xs;
@@ -62,7 +71,10 @@ pub fn forward<'a>(
         let (dropped, dropout) = dropout::forward(spec.keep(i), xs, mode)?;
         let params = LinearParams::from_params(d, &layer_name(DISCRIMINATOR, i))?;
         let (hs, cache) = maxout::forward(&params, maxout_spec.pieces, dropped)?;
-        layers.push(LayerTape { dropout, layer: LayerCache::Maxout(cache) });
+        layers.push(LayerTape {
+            dropout,
+            layer: LayerCache::Maxout(cache),
+        });
         xs = CowArray::from(hs);
     }
 
@@ -70,13 +82,17 @@ pub fn forward<'a>(
     let (dropped, dropout) = dropout::forward(spec.keep(logit_layer), xs, mode)?;
     let params = LinearParams::from_params(d, &layer_name(DISCRIMINATOR, logit_layer))?;
     let (logits, cache) = linear::forward(&params, dropped)?;
-    layers.push(LayerTape { dropout, layer: LayerCache::Logit(cache) });
+    layers.push(LayerTape {
+        dropout,
+        layer: LayerCache::Logit(cache),
+    });
     Ok(DiscriminatorTape { layers, logits })
 }
 
 /// Backpropagates `dlogits` `(rows, 1)` through the recorded pass. Adds
 /// D's parameter gradients into `grads` when given; returns the gradient
-/// with respect to D's input `(rows, data_dim)` when `input` asks for it.
+/// with respect to D's input `(rows, data_dim)` when `input` is
+/// [`InputGrad::Compute`].
 pub fn backward(
     spec: &DiscriminatorSpec,
     d: &Params,
@@ -86,7 +102,12 @@ pub fn backward(
     input: InputGrad,
 ) -> Result<Option<Array2<f32>>, NnError> {
     if dlogits.shape() != tape.logits.shape() {
-        return Err(shape_error("discriminator backward", "logit gradient", tape.logits.shape(), dlogits.shape()));
+        return Err(shape_error(
+            "discriminator backward",
+            "logit gradient",
+            tape.logits.shape(),
+            dlogits.shape(),
+        ));
     }
     if tape.layers.len() != spec.layers.len() + 1 {
         return Err(NnError::LayoutMismatch {
@@ -110,8 +131,12 @@ pub fn backward(
         };
         let layer_input = if i > 0 { InputGrad::Compute } else { input };
         let dx = match &layer_tape.layer {
-            LayerCache::Maxout(cache) => maxout::backward(&params, cache, dy.view(), layer_grads, layer_input)?,
-            LayerCache::Logit(cache) => linear::backward(&params, cache, dy.view(), layer_grads, layer_input)?,
+            LayerCache::Maxout(cache) => {
+                maxout::backward(&params, cache, dy.view(), layer_grads, layer_input)?
+            }
+            LayerCache::Logit(cache) => {
+                linear::backward(&params, cache, dy.view(), layer_grads, layer_input)?
+            }
         };
         let Some(mut dx) = dx else {
             return Ok(None);
@@ -122,8 +147,12 @@ pub fn backward(
     Ok(Some(dy))
 }
 
-/// D's logits `(rows,)` for `xs` `(rows, data_dim)`, without dropout.
-pub fn discriminate(spec: &DiscriminatorSpec, d: &Params, xs: ArrayView2<f32>) -> Result<Array1<f32>, NnError> {
+/// Computes D's logits `(rows,)` for `xs` `(rows, data_dim)`, without dropout.
+pub fn discriminate(
+    spec: &DiscriminatorSpec,
+    d: &Params,
+    xs: ArrayView2<f32>,
+) -> Result<Array1<f32>, NnError> {
     spec.validate()?;
     check_discriminator_params(spec, d)?;
     let tape = forward(spec, d, CowArray::from(xs), &mut Mode::Eval)?;
@@ -156,7 +185,13 @@ mod tests {
         let xs = Array2::from_shape_fn((3, 64), |(i, j)| ((i + j) % 5) as f32 / 5.0);
         let eval = discriminate(&spec, &d, xs.view()).unwrap();
         let mut rng = Rng::new(StreamKey::global(1, Purpose::DropoutReal));
-        let train = forward(&spec, &d, CowArray::from(xs.view()), &mut Mode::Train(&mut rng)).unwrap();
+        let train = forward(
+            &spec,
+            &d,
+            CowArray::from(xs.view()),
+            &mut Mode::Train(&mut rng),
+        )
+        .unwrap();
         assert_ne!(train.logits().column(0), eval);
     }
 
@@ -165,9 +200,15 @@ mod tests {
         let spec = GanSpec::paper_mnist(64).discriminator;
         let d = init_discriminator(&spec, 2).unwrap();
         let xs = Array2::zeros((3, 63));
-        assert!(matches!(discriminate(&spec, &d, xs.view()), Err(NnError::ShapeMismatch { .. })));
+        assert!(matches!(
+            discriminate(&spec, &d, xs.view()),
+            Err(NnError::ShapeMismatch { .. })
+        ));
         let other = init_discriminator(&GanSpec::paper_mnist(63).discriminator, 2).unwrap();
         let xs = Array2::zeros((3, 64));
-        assert!(matches!(discriminate(&spec, &other, xs.view()), Err(NnError::ShapeMismatch { .. })));
+        assert!(matches!(
+            discriminate(&spec, &other, xs.view()),
+            Err(NnError::ShapeMismatch { .. })
+        ));
     }
 }

@@ -17,7 +17,8 @@ use super::rng::{Purpose, Rng, StreamKey};
 use super::spec::GanSpec;
 use super::{shape_error, InputGrad, NnError, Phase};
 
-/// Where a micro-batch sits in the run; names its dropout streams.
+/// The position of a micro-batch in the run, which names its dropout
+/// streams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MicroBatchKey {
     pub seed: u64,
@@ -27,7 +28,7 @@ pub struct MicroBatchKey {
 }
 
 impl MicroBatchKey {
-    /// The random stream of this micro-batch for `purpose`.
+    /// Returns the random stream key of this micro-batch for `purpose`.
     pub fn stream(&self, purpose: Purpose) -> StreamKey {
         StreamKey {
             seed: self.seed,
@@ -42,8 +43,8 @@ impl MicroBatchKey {
 /// One micro-batch of work.
 #[derive(Clone, Copy, Debug)]
 pub struct MicroBatch<'a> {
-    /// Training rows `(rows, data_dim)`; required for the discriminator and
-    /// joint phases, ignored in the generator phase.
+    /// Training rows `(rows, data_dim)`, required for the discriminator and
+    /// joint phases and ignored in the generator phase.
     pub real: Option<ArrayView2<'a, f32>>,
     /// Noise `(rows, noise_dim)`, sampled by the caller.
     pub z: ArrayView2<'a, f32>,
@@ -58,12 +59,12 @@ pub struct MicroBatch<'a> {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StepStats {
     pub rows: usize,
-    /// Sum of the per-row D loss; 0 in the generator phase, which has no
-    /// real pass.
+    /// Sum of the per-row D loss. It is 0 in the generator phase, which has
+    /// no real pass.
     pub d_loss_sum: f64,
     /// Sum of the per-row G loss, under the D dropout masks of this phase.
     pub g_loss_sum: f64,
-    /// Sum of `sigmoid(l_real)`; 0 in the generator phase.
+    /// Sum of `sigmoid(l_real)`, or 0 in the generator phase.
     pub d_real_sum: f64,
     /// Sum of `sigmoid(l_fake)`.
     pub d_fake_sum: f64,
@@ -99,7 +100,12 @@ pub struct Gradients {
 /// - Joint: one pass of each, sharing the fake pass, both gradients.
 ///
 /// Every shape is checked before any arithmetic.
-pub fn compute_gradients(spec: &GanSpec, g: &Params, d: &Params, batch: &MicroBatch) -> Result<Gradients, NnError> {
+pub fn compute_gradients(
+    spec: &GanSpec,
+    g: &Params,
+    d: &Params,
+    batch: &MicroBatch,
+) -> Result<Gradients, NnError> {
     validate(spec, g, d, batch)?;
     match batch.key.phase {
         Phase::Discriminator => discriminator_step(spec, g, d, batch),
@@ -122,7 +128,12 @@ fn validate(spec: &GanSpec, g: &Params, d: &Params, batch: &MicroBatch) -> Resul
         });
     }
     if batch.z.ncols() != spec.generator.noise_dim {
-        return Err(shape_error("compute_gradients", "z", &[rows, spec.generator.noise_dim], batch.z.shape()));
+        return Err(shape_error(
+            "compute_gradients",
+            "z",
+            &[rows, spec.generator.noise_dim],
+            batch.z.shape(),
+        ));
     }
     if !(batch.loss_scale.is_finite() && batch.loss_scale > 0.0) {
         return Err(NnError::InvalidSetting {
@@ -134,7 +145,12 @@ fn validate(spec: &GanSpec, g: &Params, d: &Params, batch: &MicroBatch) -> Resul
     if batch.key.phase != Phase::Generator {
         let real = real_rows(batch)?;
         if real.shape() != [rows, spec.discriminator.data_dim] {
-            return Err(shape_error("compute_gradients", "real", &[rows, spec.discriminator.data_dim], real.shape()));
+            return Err(shape_error(
+                "compute_gradients",
+                "real",
+                &[rows, spec.discriminator.data_dim],
+                real.shape(),
+            ));
         }
     }
     Ok(())
@@ -159,7 +175,7 @@ fn train_discriminator<'a>(
     discriminator::forward(&spec.discriminator, d, xs, &mut Mode::Train(&mut rng))
 }
 
-/// D's loss halves on both passes and the resulting D gradients.
+/// Computes D's loss halves on both passes and the resulting D gradients.
 fn discriminator_grads(
     spec: &GanSpec,
     d: &Params,
@@ -171,13 +187,28 @@ fn discriminator_grads(
     let fake_loss = loss::discriminator_half(fake_tape.logits(), Target::Fake, loss_scale);
     let mut grads = d.zeros_like();
     let ds = &spec.discriminator;
-    // Nobody needs D's input gradient here, so D's first layer skips it.
-    discriminator::backward(ds, d, real_tape, real_loss.dlogits.clone(), Some(&mut grads), InputGrad::Skip)?;
-    discriminator::backward(ds, d, fake_tape, fake_loss.dlogits.clone(), Some(&mut grads), InputGrad::Skip)?;
+    // G is not updated in this phase, so D's first layer skips its input
+    // gradient.
+    discriminator::backward(
+        ds,
+        d,
+        real_tape,
+        real_loss.dlogits.clone(),
+        Some(&mut grads),
+        InputGrad::Skip,
+    )?;
+    discriminator::backward(
+        ds,
+        d,
+        fake_tape,
+        fake_loss.dlogits.clone(),
+        Some(&mut grads),
+        InputGrad::Skip,
+    )?;
     Ok((grads, real_loss, fake_loss))
 }
 
-/// G's gradients for the loss `g_loss` on the recorded fake pass.
+/// Computes G's gradients for the loss `g_loss` on the recorded fake pass.
 fn generator_grads(
     spec: &GanSpec,
     g: &Params,
@@ -186,22 +217,36 @@ fn generator_grads(
     fake_tape: &DiscriminatorTape,
     g_loss: &LogitLoss,
 ) -> Result<Params, NnError> {
-    let d_samples =
-        discriminator::backward(&spec.discriminator, d, fake_tape, g_loss.dlogits.clone(), None, InputGrad::Compute)?
-            .expect("discriminator::backward returns the input gradient when asked to compute it");
+    let d_samples = discriminator::backward(
+        &spec.discriminator,
+        d,
+        fake_tape,
+        g_loss.dlogits.clone(),
+        None,
+        InputGrad::Compute,
+    )?
+    .expect("discriminator::backward returns the input gradient when asked to compute it");
     let mut grads = g.zeros_like();
     generator::backward(&spec.generator, g, g_tape, d_samples, &mut grads)?;
     Ok(grads)
 }
 
-fn discriminator_step(spec: &GanSpec, g: &Params, d: &Params, batch: &MicroBatch) -> Result<Gradients, NnError> {
+fn discriminator_step(
+    spec: &GanSpec,
+    g: &Params,
+    d: &Params,
+    batch: &MicroBatch,
+) -> Result<Gradients, NnError> {
     let real = real_rows(batch)?;
     let fake = generator::forward(&spec.generator, g, batch.z)?.into_output();
 
-    let real_tape = train_discriminator(spec, d, CowArray::from(real), batch, Purpose::DropoutReal)?;
-    let fake_tape = train_discriminator(spec, d, CowArray::from(fake), batch, Purpose::DropoutFake)?;
+    let real_tape =
+        train_discriminator(spec, d, CowArray::from(real), batch, Purpose::DropoutReal)?;
+    let fake_tape =
+        train_discriminator(spec, d, CowArray::from(fake), batch, Purpose::DropoutFake)?;
 
-    let (d_grads, real_loss, fake_loss) = discriminator_grads(spec, d, &real_tape, &fake_tape, batch.loss_scale)?;
+    let (d_grads, real_loss, fake_loss) =
+        discriminator_grads(spec, d, &real_tape, &fake_tape, batch.loss_scale)?;
     let g_loss = loss::generator(fake_tape.logits(), spec.generator_loss, batch.loss_scale);
 
     let stats = StepStats {
@@ -211,12 +256,27 @@ fn discriminator_step(spec: &GanSpec, g: &Params, d: &Params, batch: &MicroBatch
         d_real_sum: loss::probability_sum(real_tape.logits()),
         d_fake_sum: loss::probability_sum(fake_tape.logits()),
     };
-    Ok(Gradients { generator: None, discriminator: Some(d_grads), stats })
+    Ok(Gradients {
+        generator: None,
+        discriminator: Some(d_grads),
+        stats,
+    })
 }
 
-fn generator_step(spec: &GanSpec, g: &Params, d: &Params, batch: &MicroBatch) -> Result<Gradients, NnError> {
+fn generator_step(
+    spec: &GanSpec,
+    g: &Params,
+    d: &Params,
+    batch: &MicroBatch,
+) -> Result<Gradients, NnError> {
     let g_tape = generator::forward(&spec.generator, g, batch.z)?;
-    let fake_tape = train_discriminator(spec, d, CowArray::from(g_tape.output()), batch, Purpose::DropoutFake)?;
+    let fake_tape = train_discriminator(
+        spec,
+        d,
+        CowArray::from(g_tape.output()),
+        batch,
+        Purpose::DropoutFake,
+    )?;
 
     let g_loss = loss::generator(fake_tape.logits(), spec.generator_loss, batch.loss_scale);
     let g_grads = generator_grads(spec, g, d, &g_tape, &fake_tape, &g_loss)?;
@@ -228,17 +288,34 @@ fn generator_step(spec: &GanSpec, g: &Params, d: &Params, batch: &MicroBatch) ->
         d_real_sum: 0.0,
         d_fake_sum: loss::probability_sum(fake_tape.logits()),
     };
-    Ok(Gradients { generator: Some(g_grads), discriminator: None, stats })
+    Ok(Gradients {
+        generator: Some(g_grads),
+        discriminator: None,
+        stats,
+    })
 }
 
-fn joint_step(spec: &GanSpec, g: &Params, d: &Params, batch: &MicroBatch) -> Result<Gradients, NnError> {
+fn joint_step(
+    spec: &GanSpec,
+    g: &Params,
+    d: &Params,
+    batch: &MicroBatch,
+) -> Result<Gradients, NnError> {
     let real = real_rows(batch)?;
     let g_tape = generator::forward(&spec.generator, g, batch.z)?;
 
-    let real_tape = train_discriminator(spec, d, CowArray::from(real), batch, Purpose::DropoutReal)?;
-    let fake_tape = train_discriminator(spec, d, CowArray::from(g_tape.output()), batch, Purpose::DropoutFake)?;
+    let real_tape =
+        train_discriminator(spec, d, CowArray::from(real), batch, Purpose::DropoutReal)?;
+    let fake_tape = train_discriminator(
+        spec,
+        d,
+        CowArray::from(g_tape.output()),
+        batch,
+        Purpose::DropoutFake,
+    )?;
 
-    let (d_grads, real_loss, fake_loss) = discriminator_grads(spec, d, &real_tape, &fake_tape, batch.loss_scale)?;
+    let (d_grads, real_loss, fake_loss) =
+        discriminator_grads(spec, d, &real_tape, &fake_tape, batch.loss_scale)?;
     let g_loss = loss::generator(fake_tape.logits(), spec.generator_loss, batch.loss_scale);
     let g_grads = generator_grads(spec, g, d, &g_tape, &fake_tape, &g_loss)?;
 
@@ -249,5 +326,9 @@ fn joint_step(spec: &GanSpec, g: &Params, d: &Params, batch: &MicroBatch) -> Res
         d_real_sum: loss::probability_sum(real_tape.logits()),
         d_fake_sum: loss::probability_sum(fake_tape.logits()),
     };
-    Ok(Gradients { generator: Some(g_grads), discriminator: Some(d_grads), stats })
+    Ok(Gradients {
+        generator: Some(g_grads),
+        discriminator: Some(d_grads),
+        stats,
+    })
 }

@@ -18,7 +18,7 @@ pub struct GeneratorTape<'a> {
 }
 
 impl GeneratorTape<'_> {
-    /// The generated rows `(rows, data_dim)`.
+    /// Returns the generated rows `(rows, data_dim)`.
     pub fn output(&self) -> ArrayView2<'_, f32> {
         self.output.view()
     }
@@ -29,16 +29,29 @@ impl GeneratorTape<'_> {
     }
 }
 
-/// Checks that `g` holds exactly the tensors of `spec`.
+/// Checks that `g` contains exactly the tensors of `spec`.
 pub fn check_generator_params(spec: &GeneratorSpec, g: &Params) -> Result<(), NnError> {
-    check_params("generator parameters", &param_layout(GENERATOR, &spec.layer_shapes()), g)
+    check_params(
+        "generator parameters",
+        &param_layout(GENERATOR, &spec.layer_shapes()),
+        g,
+    )
 }
 
 /// Runs G on `z` `(rows, noise_dim)` and keeps what backward needs.
 /// Expects `g` already checked against `spec`.
-pub fn forward<'a>(spec: &GeneratorSpec, g: &Params, z: ArrayView2<'a, f32>) -> Result<GeneratorTape<'a>, NnError> {
+pub fn forward<'a>(
+    spec: &GeneratorSpec,
+    g: &Params,
+    z: ArrayView2<'a, f32>,
+) -> Result<GeneratorTape<'a>, NnError> {
     if z.ncols() != spec.noise_dim {
-        return Err(shape_error("generator forward", "z", &[z.nrows(), spec.noise_dim], z.shape()));
+        return Err(shape_error(
+            "generator forward",
+            "z",
+            &[z.nrows(), spec.noise_dim],
+            z.shape(),
+        ));
     }
     // layer_shapes always ends with the output layer, so depth >= 1.
     let output_layer = spec.layer_shapes().len() - 1;
@@ -74,9 +87,20 @@ pub fn backward(
         let layer = layer_name(GENERATOR, i);
         let params = LinearParams::from_params(g, &layer)?;
         let layer_grads = LinearGrads::from_params(grads, &layer)?;
-        // Nobody needs the gradient with respect to z.
-        let input = if i == 0 { InputGrad::Skip } else { InputGrad::Compute };
-        let Some(mut dx) = linear::backward(&params, &tape.layers[i], dy.view(), Some(layer_grads), input)? else {
+        // z is sampled, not learned, so its gradient is never used.
+        let input = if i == 0 {
+            InputGrad::Skip
+        } else {
+            InputGrad::Compute
+        };
+        let Some(mut dx) = linear::backward(
+            &params,
+            &tape.layers[i],
+            dy.view(),
+            Some(layer_grads),
+            input,
+        )?
+        else {
             break;
         };
         // The input of layer i is the ReLU output of layer i - 1.
@@ -87,7 +111,11 @@ pub fn backward(
 }
 
 /// Generates samples `(rows, data_dim)` from `z` `(rows, noise_dim)`.
-pub fn generate(spec: &GeneratorSpec, g: &Params, z: ArrayView2<f32>) -> Result<Array2<f32>, NnError> {
+pub fn generate(
+    spec: &GeneratorSpec,
+    g: &Params,
+    z: ArrayView2<f32>,
+) -> Result<Array2<f32>, NnError> {
     spec.validate()?;
     check_generator_params(spec, g)?;
     Ok(forward(spec, g, z)?.into_output())
@@ -108,7 +136,8 @@ mod tests {
         let z = Array2::from_shape_fn((5, 100), |(i, j)| ((i * 100 + j) % 17) as f32 / 10.0 - 0.8);
         let xs = generate(&spec, &g, z.view()).unwrap();
         assert_eq!(xs.dim(), (5, 64));
-        assert!(xs.iter().all(|&v| v > 0.0 && v < 1.0));
+        assert!(xs.iter().all(|&v| v > 0.0), "sigmoid outputs are positive");
+        assert!(xs.iter().all(|&v| v < 1.0), "sigmoid outputs are below 1");
         // Small weights leave samples near the mean image the bias encodes.
         assert!(xs.iter().all(|&v| (v - 0.3).abs() < 0.1), "{xs}");
     }
@@ -118,10 +147,17 @@ mod tests {
         let spec = GanSpec::paper_mnist(64).generator;
         let g = init_generator(&spec, Array1::from_elem(64, 0.3f32).view(), 1).unwrap();
         let z = Array2::zeros((5, 99));
-        assert!(matches!(generate(&spec, &g, z.view()), Err(NnError::ShapeMismatch { .. })));
+        assert!(matches!(
+            generate(&spec, &g, z.view()),
+            Err(NnError::ShapeMismatch { .. })
+        ));
         let mut wrong = g.clone();
-        *wrong.require_mut("generator.1.weight").unwrap() = crate::nn::Tensor::zeros(ndarray::IxDyn(&[1200, 3]));
+        *wrong.require_mut("generator.1.weight").unwrap() =
+            crate::nn::Tensor::zeros(ndarray::IxDyn(&[1200, 3]));
         let z = Array2::zeros((5, 100));
-        assert!(matches!(generate(&spec, &wrong, z.view()), Err(NnError::ShapeMismatch { .. })));
+        assert!(matches!(
+            generate(&spec, &wrong, z.view()),
+            Err(NnError::ShapeMismatch { .. })
+        ));
     }
 }

@@ -30,15 +30,22 @@ impl<'p> LinearParams<'p> {
         let weight = params.matrix(&weight_name(layer))?;
         let bias = params.vector(&bias_name(layer))?;
         if bias.len() != weight.ncols() {
-            return Err(shape_error("linear", &bias_name(layer), &[weight.ncols()], bias.shape()));
+            return Err(shape_error(
+                "linear",
+                &bias_name(layer),
+                &[weight.ncols()],
+                bias.shape(),
+            ));
         }
         Ok(LinearParams { weight, bias })
     }
 
+    /// Returns the input width, the weight's row count.
     pub fn in_dim(&self) -> usize {
         self.weight.nrows()
     }
 
+    /// Returns the output width, the weight's column count.
     pub fn out_dim(&self) -> usize {
         self.weight.ncols()
     }
@@ -59,19 +66,23 @@ impl<'g> LinearGrads<'g> {
     pub fn from_params(grads: &'g mut Params, layer: &str) -> Result<Self, NnError> {
         let (w_name, b_name) = (weight_name(layer), bias_name(layer));
         let (weight, bias) = grads.require_pair_mut(&w_name, &b_name)?;
-        Ok(LinearGrads { weight: as_matrix_mut(&w_name, weight)?, bias: as_vector_mut(&b_name, bias)? })
+        Ok(LinearGrads {
+            weight: as_matrix_mut(&w_name, weight)?,
+            bias: as_vector_mut(&b_name, bias)?,
+        })
     }
 }
 
-/// What backward needs from forward: the layer input `(rows, in_dim)`,
-/// borrowed when the caller's array could be used as it was.
+/// The state backward needs from forward: the layer input
+/// `(rows, in_dim)`, borrowed when the caller's array was usable as it was.
 #[derive(Debug)]
 pub struct LinearCache<'a> {
     xs: CowArray<'a, f32, Ix2>,
 }
 
 impl LinearCache<'_> {
-    /// The input seen by forward, `(rows, in_dim)`, in standard layout.
+    /// Returns the input seen by forward, `(rows, in_dim)`, in standard
+    /// layout.
     pub fn input(&self) -> ArrayView2<'_, f32> {
         self.xs.view()
     }
@@ -84,10 +95,19 @@ pub fn forward<'a>(
     xs: CowArray<'a, f32, Ix2>,
 ) -> Result<(Array2<f32>, LinearCache<'a>), NnError> {
     if xs.ncols() != params.in_dim() {
-        return Err(shape_error("linear forward", "input", &[xs.nrows(), params.in_dim()], xs.shape()));
+        return Err(shape_error(
+            "linear forward",
+            "input",
+            &[xs.nrows(), params.in_dim()],
+            xs.shape(),
+        ));
     }
     // Arbitrary strides would leave sgemm for ndarray's slow path.
-    let xs = if xs.is_standard_layout() { xs } else { CowArray::from(xs.as_standard_layout().into_owned()) };
+    let xs = if xs.is_standard_layout() {
+        xs
+    } else {
+        CowArray::from(xs.as_standard_layout().into_owned())
+    };
 
     let mut ys = Array2::zeros((xs.nrows(), params.out_dim()));
     ys.assign(&params.bias);
@@ -107,14 +127,29 @@ pub fn backward(
 ) -> Result<Option<Array2<f32>>, NnError> {
     let rows = cache.xs.nrows();
     if dy.shape() != [rows, params.out_dim()] {
-        return Err(shape_error("linear backward", "output gradient", &[rows, params.out_dim()], dy.shape()));
+        return Err(shape_error(
+            "linear backward",
+            "output gradient",
+            &[rows, params.out_dim()],
+            dy.shape(),
+        ));
     }
     if let Some(mut grads) = grads {
         if grads.weight.shape() != params.weight.shape() {
-            return Err(shape_error("linear backward", "weight gradient", params.weight.shape(), grads.weight.shape()));
+            return Err(shape_error(
+                "linear backward",
+                "weight gradient",
+                params.weight.shape(),
+                grads.weight.shape(),
+            ));
         }
         if grads.bias.len() != params.out_dim() {
-            return Err(shape_error("linear backward", "bias gradient", &[params.out_dim()], grads.bias.shape()));
+            return Err(shape_error(
+                "linear backward",
+                "bias gradient",
+                &[params.out_dim()],
+                grads.bias.shape(),
+            ));
         }
         // dL/dw = xs^T . dy, dL/db = sum over rows of dy
         general_mat_mul(1.0, &cache.xs.t(), &dy, 1.0, &mut grads.weight);
@@ -144,9 +179,13 @@ mod tests {
 
     fn layer(in_dim: usize, out_dim: usize, rng: &mut Rng) -> Params {
         let mut p = Params::new();
-        p.insert("l.weight", random(in_dim, out_dim, rng).into_dyn()).unwrap();
-        p.insert("l.bias", Tensor::from_shape_fn(ndarray::IxDyn(&[out_dim]), |_| rng.uniform_range(-1.0, 1.0)))
+        p.insert("l.weight", random(in_dim, out_dim, rng).into_dyn())
             .unwrap();
+        p.insert(
+            "l.bias",
+            Tensor::from_shape_fn(ndarray::IxDyn(&[out_dim]), |_| rng.uniform_range(-1.0, 1.0)),
+        )
+        .unwrap();
         p
     }
 
@@ -154,7 +193,10 @@ mod tests {
     fn probe(p: &Params, xs: &Array2<f32>, r: &Array2<f32>) -> f64 {
         let lp = LinearParams::from_params(p, "l").unwrap();
         let (ys, _) = forward(&lp, CowArray::from(xs.view())).unwrap();
-        ys.iter().zip(r).map(|(&y, &w)| f64::from(y) * f64::from(w)).sum()
+        ys.iter()
+            .zip(r)
+            .map(|(&y, &w)| f64::from(y) * f64::from(w))
+            .sum()
     }
 
     #[test]
@@ -186,9 +228,15 @@ mod tests {
         let lp = LinearParams::from_params(&p, "l").unwrap();
         let (_, cache) = forward(&lp, CowArray::from(xs.view())).unwrap();
         let mut grads = p.zeros_like();
-        let dxs = backward(&lp, &cache, r.view(), Some(LinearGrads::from_params(&mut grads, "l").unwrap()), InputGrad::Compute)
-            .unwrap()
-            .expect("input gradient was requested");
+        let dxs = backward(
+            &lp,
+            &cache,
+            r.view(),
+            Some(LinearGrads::from_params(&mut grads, "l").unwrap()),
+            InputGrad::Compute,
+        )
+        .unwrap()
+        .expect("input gradient was requested");
 
         let eps = 1e-2;
         for name in ["l.weight", "l.bias"] {
@@ -197,9 +245,13 @@ mod tests {
                 plus.require_mut(name).unwrap().as_slice_mut().unwrap()[idx] += eps;
                 let mut minus = p.clone();
                 minus.require_mut(name).unwrap().as_slice_mut().unwrap()[idx] -= eps;
-                let numeric = (probe(&plus, &xs, &r) - probe(&minus, &xs, &r)) / (2.0 * f64::from(eps));
+                let numeric =
+                    (probe(&plus, &xs, &r) - probe(&minus, &xs, &r)) / (2.0 * f64::from(eps));
                 let analytic = f64::from(grads.require(name).unwrap().as_slice().unwrap()[idx]);
-                assert!((numeric - analytic).abs() < 1e-3, "{name}[{idx}]: {numeric} vs {analytic}");
+                assert!(
+                    (numeric - analytic).abs() < 1e-3,
+                    "{name}[{idx}]: {numeric} vs {analytic}"
+                );
             }
         }
         for idx in 0..xs.len() {
@@ -209,7 +261,10 @@ mod tests {
             minus.as_slice_mut().unwrap()[idx] -= eps;
             let numeric = (probe(&p, &plus, &r) - probe(&p, &minus, &r)) / (2.0 * f64::from(eps));
             let analytic = f64::from(dxs.as_slice().unwrap()[idx]);
-            assert!((numeric - analytic).abs() < 1e-3, "xs[{idx}]: {numeric} vs {analytic}");
+            assert!(
+                (numeric - analytic).abs() < 1e-3,
+                "xs[{idx}]: {numeric} vs {analytic}"
+            );
         }
     }
 
@@ -222,11 +277,30 @@ mod tests {
         let lp = LinearParams::from_params(&p, "l").unwrap();
         let (_, cache) = forward(&lp, CowArray::from(xs.view())).unwrap();
         let mut once = p.zeros_like();
-        backward(&lp, &cache, dy.view(), Some(LinearGrads::from_params(&mut once, "l").unwrap()), InputGrad::Skip).unwrap();
+        backward(
+            &lp,
+            &cache,
+            dy.view(),
+            Some(LinearGrads::from_params(&mut once, "l").unwrap()),
+            InputGrad::Skip,
+        )
+        .unwrap();
         let mut twice = once.clone();
-        backward(&lp, &cache, dy.view(), Some(LinearGrads::from_params(&mut twice, "l").unwrap()), InputGrad::Skip).unwrap();
+        backward(
+            &lp,
+            &cache,
+            dy.view(),
+            Some(LinearGrads::from_params(&mut twice, "l").unwrap()),
+            InputGrad::Skip,
+        )
+        .unwrap();
         let doubled: Array1<f32> = once.vector("l.bias").unwrap().mapv(|v| 2.0 * v);
-        assert!(twice.vector("l.bias").unwrap().iter().zip(&doubled).all(|(a, b)| (a - b).abs() < 1e-6));
+        assert!(twice
+            .vector("l.bias")
+            .unwrap()
+            .iter()
+            .zip(&doubled)
+            .all(|(a, b)| (a - b).abs() < 1e-6));
     }
 
     #[test]
@@ -235,10 +309,20 @@ mod tests {
         let p = layer(4, 3, &mut rng);
         let lp = LinearParams::from_params(&p, "l").unwrap();
         let xs = random(2, 5, &mut rng);
-        assert!(matches!(forward(&lp, CowArray::from(xs.view())), Err(NnError::ShapeMismatch { .. })));
-        let (_, cache) = forward(&lp, CowArray::from(random(2, 4, &mut rng).view().to_owned())).unwrap();
+        assert!(matches!(
+            forward(&lp, CowArray::from(xs.view())),
+            Err(NnError::ShapeMismatch { .. })
+        ));
+        let (_, cache) = forward(
+            &lp,
+            CowArray::from(random(2, 4, &mut rng).view().to_owned()),
+        )
+        .unwrap();
         let bad_dy = random(3, 3, &mut rng);
-        assert!(matches!(backward(&lp, &cache, bad_dy.view(), None, InputGrad::Compute), Err(NnError::ShapeMismatch { .. })));
+        assert!(matches!(
+            backward(&lp, &cache, bad_dy.view(), None, InputGrad::Compute),
+            Err(NnError::ShapeMismatch { .. })
+        ));
     }
 
     /// ndarray 0.17's `is_blas_2d` for one candidate order: unit inner
@@ -248,7 +332,10 @@ mod tests {
         let (m, n) = a.dim();
         let (s0, s1) = (a.strides()[0], a.strides()[1]);
         let order_ok = |inner: isize, outer: isize, inner_dim: usize, outer_dim: usize| {
-            (inner == 1 || outer_dim == 1) && s0 >= 1 && s1 >= 1 && (inner_dim <= 1 || outer as usize >= outer_dim)
+            (inner == 1 || outer_dim == 1)
+                && s0 >= 1
+                && s1 >= 1
+                && (inner_dim <= 1 || outer as usize >= outer_dim)
         };
         order_ok(s1, s0, m, n) || order_ok(s0, s1, n, m)
     }
@@ -271,7 +358,12 @@ mod tests {
                 ("w^T", lp.weight.reversed_axes()),
                 ("dw", gw.view()),
             ] {
-                assert!(blas_eligible(&view), "{what} {:?} strides {:?}", view.shape(), view.strides());
+                assert!(
+                    blas_eligible(&view),
+                    "{what} {:?} strides {:?}",
+                    view.shape(),
+                    view.strides()
+                );
             }
         }
     }

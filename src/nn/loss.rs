@@ -51,7 +51,8 @@ pub struct LogitLoss {
     pub dlogits: Array2<f32>,
 }
 
-/// One half of the D loss, `0.5 * BCE(l, target)`, for logits `(rows, 1)`.
+/// Computes one half of the D loss, `0.5 * BCE(l, target)`, for logits
+/// `(rows, 1)`.
 pub fn discriminator_half(logits: ArrayView2<f32>, target: Target, loss_scale: f32) -> LogitLoss {
     let mut loss_sum = 0.0;
     let dlogits = logits.mapv(|l| {
@@ -62,7 +63,7 @@ pub fn discriminator_half(logits: ArrayView2<f32>, target: Target, loss_scale: f
     LogitLoss { loss_sum, dlogits }
 }
 
-/// The G loss of `kind` for fake logits `(rows, 1)`.
+/// Computes the G loss of `kind` for fake logits `(rows, 1)`.
 pub fn generator(logits: ArrayView2<f32>, kind: GeneratorLoss, loss_scale: f32) -> LogitLoss {
     let mut loss_sum = 0.0;
     let dlogits = logits.mapv(|l| {
@@ -79,7 +80,7 @@ pub fn generator(logits: ArrayView2<f32>, kind: GeneratorLoss, loss_scale: f32) 
     LogitLoss { loss_sum, dlogits }
 }
 
-/// Sum over rows of `sigmoid(l)`, D's mean belief times `rows`.
+/// Sums `sigmoid(l)` over the rows of `logits` `(rows, 1)`.
 pub fn probability_sum(logits: ArrayView2<f32>) -> f64 {
     logits.iter().map(|&l| sigmoid_f64(f64::from(l))).sum()
 }
@@ -95,8 +96,10 @@ mod tests {
         for logit in [-100.0f32, -20.0, 0.0, 20.0, 100.0] {
             for target in [Target::Real, Target::Fake] {
                 let (loss, grad) = bce_with_logits(logit, target);
-                assert!(loss.is_finite() && loss >= 0.0, "loss at {logit} {target:?}: {loss}");
-                assert!(grad.is_finite() && grad.abs() <= 1.0, "grad at {logit} {target:?}: {grad}");
+                assert!(loss.is_finite(), "loss at {logit} {target:?}: {loss}");
+                assert!(loss >= 0.0, "loss at {logit} {target:?}: {loss}");
+                assert!(grad.is_finite(), "gradient at {logit} {target:?}: {grad}");
+                assert!(grad.abs() <= 1.0, "gradient at {logit} {target:?}: {grad}");
             }
         }
         let (loss, grad) = bce_with_logits(100.0, Target::Fake);
@@ -106,7 +109,8 @@ mod tests {
         assert!((loss - 100.0).abs() < 1e-12, "softplus(100) = {loss}");
         assert!((grad + 1.0).abs() < 1e-6, "gradient {grad}");
         let (loss, grad) = bce_with_logits(100.0, Target::Real);
-        assert!(loss > 0.0 && loss < 1e-40, "softplus(-100) = {loss}");
+        assert!(loss > 0.0, "softplus(-100) = {loss}");
+        assert!(loss < 1e-40, "softplus(-100) = {loss}");
         assert!(grad.abs() < 1e-40, "gradient {grad}");
         for target in [Target::Real, Target::Fake] {
             let (loss, grad) = bce_with_logits(0.0, target);
@@ -114,7 +118,10 @@ mod tests {
             assert_eq!(grad.abs(), 0.5);
         }
         let (loss, _) = bce_with_logits(-20.0, Target::Fake);
-        assert!((loss - (-20.0f64).exp()).abs() < 1e-15, "softplus(-20) = {loss}");
+        assert!(
+            (loss - (-20.0f64).exp()).abs() < 1e-15,
+            "softplus(-20) = {loss}"
+        );
     }
 
     /// Central differences in f64 on the f64 loss, step 1e-4; the
@@ -131,7 +138,10 @@ mod tests {
                 let l = f64::from(logit);
                 let numeric = (at(l + eps) - at(l - eps)) / (2.0 * eps);
                 let (_, grad) = bce_with_logits(logit, target);
-                assert!((numeric - f64::from(grad)).abs() < 1e-6, "{logit} {target:?}: {numeric} vs {grad}");
+                assert!(
+                    (numeric - f64::from(grad)).abs() < 1e-6,
+                    "{logit} {target:?}: {numeric} vs {grad}"
+                );
             }
         }
     }

@@ -10,8 +10,8 @@ use ndarray::{Array2, ArrayView2, CowArray, Ix2};
 use super::linear::{self, LinearCache, LinearGrads, LinearParams};
 use super::{shape_error, InputGrad, NnError};
 
-/// What backward needs: the affine layer's cache and, per row and unit,
-/// the index of the winning piece.
+/// The state backward needs: the affine layer's cache and, per row and
+/// unit, the index of the winning piece.
 #[derive(Debug)]
 pub struct MaxoutCache<'a> {
     linear: LinearCache<'a>,
@@ -21,7 +21,7 @@ pub struct MaxoutCache<'a> {
 }
 
 impl MaxoutCache<'_> {
-    /// The layer input `(rows, in_dim)` seen by forward.
+    /// Returns the layer input `(rows, in_dim)` seen by forward.
     pub fn input(&self) -> ArrayView2<'_, f32> {
         self.linear.input()
     }
@@ -38,7 +38,10 @@ pub fn forward<'a>(
         return Err(NnError::InvalidSetting {
             name: "maxout pieces".into(),
             value: pieces.to_string(),
-            reason: format!("must be positive and divide the affine output width {}", params.out_dim()),
+            reason: format!(
+                "must be positive and divide the affine output width {}",
+                params.out_dim()
+            ),
         });
     }
     let units = params.out_dim() / pieces;
@@ -47,9 +50,15 @@ pub fn forward<'a>(
     let rows = zs.nrows();
     let mut ys = Array2::zeros((rows, units));
     let mut winners = Array2::zeros((rows, units));
-    let z_rows = zs.as_slice().expect("linear::forward returns standard layout");
-    let y_rows = ys.as_slice_mut().expect("freshly allocated arrays are standard layout");
-    let w_rows = winners.as_slice_mut().expect("freshly allocated arrays are standard layout");
+    let z_rows = zs
+        .as_slice()
+        .expect("linear::forward returns standard layout");
+    let y_rows = ys
+        .as_slice_mut()
+        .expect("freshly allocated arrays are standard layout");
+    let w_rows = winners
+        .as_slice_mut()
+        .expect("freshly allocated arrays are standard layout");
     for ((group, y), winner) in z_rows.chunks_exact(pieces).zip(y_rows).zip(w_rows) {
         let mut best = 0;
         for (k, &z) in group.iter().enumerate().skip(1) {
@@ -61,7 +70,14 @@ pub fn forward<'a>(
         *y = group[best];
         *winner = best as u32;
     }
-    Ok((ys, MaxoutCache { linear, winners, pieces }))
+    Ok((
+        ys,
+        MaxoutCache {
+            linear,
+            winners,
+            pieces,
+        },
+    ))
 }
 
 /// Backpropagates `dy` of shape `(rows, units)` through the max and the
@@ -75,7 +91,12 @@ pub fn backward(
 ) -> Result<Option<Array2<f32>>, NnError> {
     let (rows, units) = cache.winners.dim();
     if dy.shape() != [rows, units] {
-        return Err(shape_error("maxout backward", "output gradient", &[rows, units], dy.shape()));
+        return Err(shape_error(
+            "maxout backward",
+            "output gradient",
+            &[rows, units],
+            dy.shape(),
+        ));
     }
     // dy/dz = 1 for the winning piece of each unit, 0 for the others
     let mut dz = Array2::zeros((rows, units * cache.pieces));
@@ -96,9 +117,18 @@ mod tests {
     fn layer(in_dim: usize, out_dim: usize, range: f32, seed: u64) -> Params {
         let mut rng = Rng::new(StreamKey::global(seed, Purpose::Eval));
         let mut p = Params::new();
-        p.insert("m.weight", Tensor::from_shape_fn(IxDyn(&[in_dim, out_dim]), |_| rng.uniform_range(-range, range)))
-            .unwrap();
-        p.insert("m.bias", Tensor::from_shape_fn(IxDyn(&[out_dim]), |_| rng.uniform_range(-range, range))).unwrap();
+        p.insert(
+            "m.weight",
+            Tensor::from_shape_fn(IxDyn(&[in_dim, out_dim]), |_| {
+                rng.uniform_range(-range, range)
+            }),
+        )
+        .unwrap();
+        p.insert(
+            "m.bias",
+            Tensor::from_shape_fn(IxDyn(&[out_dim]), |_| rng.uniform_range(-range, range)),
+        )
+        .unwrap();
         p
     }
 
@@ -113,7 +143,11 @@ mod tests {
         assert_eq!(ys.dim(), (3, 3));
         for i in 0..3 {
             for j in 0..3 {
-                assert_eq!(ys[[i, j]], zs[[i, 2 * j]].max(zs[[i, 2 * j + 1]]), "unit {j} of row {i}");
+                assert_eq!(
+                    ys[[i, j]],
+                    zs[[i, 2 * j]].max(zs[[i, 2 * j + 1]]),
+                    "unit {j} of row {i}"
+                );
             }
         }
     }
@@ -128,8 +162,14 @@ mod tests {
         let (_, cache) = forward(&lp, 5, CowArray::from(xs.view())).unwrap();
         let mut grads = p.zeros_like();
         let dy = Array2::from_elem((1, 1), 1.0f32);
-        backward(&lp, &cache, dy.view(), Some(LinearGrads::from_params(&mut grads, "m").unwrap()), InputGrad::Skip)
-            .unwrap();
+        backward(
+            &lp,
+            &cache,
+            dy.view(),
+            Some(LinearGrads::from_params(&mut grads, "m").unwrap()),
+            InputGrad::Skip,
+        )
+        .unwrap();
         let db = grads.vector("m.bias").unwrap();
         assert_eq!(db.sum(), 1.0);
         assert_eq!(db[0], 1.0);
@@ -148,14 +188,23 @@ mod tests {
         let probe = |p: &Params, xs: &Array2<f32>| {
             let lp = LinearParams::from_params(p, "m").unwrap();
             let (ys, _) = forward(&lp, 2, CowArray::from(xs.view())).unwrap();
-            ys.iter().zip(&upstream).map(|(&y, &u)| f64::from(y) * f64::from(u)).sum::<f64>()
+            ys.iter()
+                .zip(&upstream)
+                .map(|(&y, &u)| f64::from(y) * f64::from(u))
+                .sum::<f64>()
         };
         let lp = LinearParams::from_params(&p, "m").unwrap();
         let (_, cache) = forward(&lp, 2, CowArray::from(xs.view())).unwrap();
         let mut grads = p.zeros_like();
-        let dxs = backward(&lp, &cache, upstream.view(), Some(LinearGrads::from_params(&mut grads, "m").unwrap()), InputGrad::Compute)
-            .unwrap()
-            .expect("input gradient was requested");
+        let dxs = backward(
+            &lp,
+            &cache,
+            upstream.view(),
+            Some(LinearGrads::from_params(&mut grads, "m").unwrap()),
+            InputGrad::Compute,
+        )
+        .unwrap()
+        .expect("input gradient was requested");
 
         let eps = 1e-3f32;
         for name in ["m.weight", "m.bias"] {
@@ -167,7 +216,10 @@ mod tests {
                 };
                 let numeric = (moved(eps) - moved(-eps)) / (2.0 * f64::from(eps));
                 let analytic = f64::from(grads.require(name).unwrap().as_slice().unwrap()[idx]);
-                assert!((numeric - analytic).abs() < 2e-3, "{name}[{idx}]: {numeric} vs {analytic}");
+                assert!(
+                    (numeric - analytic).abs() < 2e-3,
+                    "{name}[{idx}]: {numeric} vs {analytic}"
+                );
             }
         }
         for idx in 0..xs.len() {
@@ -178,7 +230,10 @@ mod tests {
             };
             let numeric = (moved(eps) - moved(-eps)) / (2.0 * f64::from(eps));
             let analytic = f64::from(dxs.as_slice().unwrap()[idx]);
-            assert!((numeric - analytic).abs() < 2e-3, "xs[{idx}]: {numeric} vs {analytic}");
+            assert!(
+                (numeric - analytic).abs() < 2e-3,
+                "xs[{idx}]: {numeric} vs {analytic}"
+            );
         }
     }
 
@@ -187,7 +242,13 @@ mod tests {
         let p = layer(4, 6, 1.0, 5);
         let lp = LinearParams::from_params(&p, "m").unwrap();
         let xs = Array2::zeros((2, 4));
-        assert!(matches!(forward(&lp, 4, CowArray::from(xs.view())), Err(NnError::InvalidSetting { .. })));
-        assert!(matches!(forward(&lp, 0, CowArray::from(xs.view())), Err(NnError::InvalidSetting { .. })));
+        assert!(matches!(
+            forward(&lp, 4, CowArray::from(xs.view())),
+            Err(NnError::InvalidSetting { .. })
+        ));
+        assert!(matches!(
+            forward(&lp, 0, CowArray::from(xs.view())),
+            Err(NnError::InvalidSetting { .. })
+        ));
     }
 }

@@ -69,9 +69,9 @@ impl Phase {
     }
 }
 
-/// Whether a backward pass computes the gradient with respect to its input.
-/// Skipping it saves a matrix product where nobody needs the result, such
-/// as D's first layer in a discriminator update.
+/// The choice of whether a backward pass computes the gradient with
+/// respect to its input. Skipping it saves a matrix product where the result
+/// is unused, such as at D's first layer in a discriminator update.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InputGrad {
     /// Compute and return the input gradient.

@@ -17,7 +17,12 @@ pub fn forward_in_place(xs: &mut Array2<f32>) {
 /// the forward output `ys` of the same shape.
 pub fn backward_in_place(dy: &mut Array2<f32>, ys: ArrayView2<f32>) -> Result<(), NnError> {
     if dy.shape() != ys.shape() {
-        return Err(shape_error("relu backward", "output gradient", ys.shape(), dy.shape()));
+        return Err(shape_error(
+            "relu backward",
+            "output gradient",
+            ys.shape(),
+            dy.shape(),
+        ));
     }
     // dy/dx = 1 where y > 0, else 0
     Zip::from(dy).and(ys).for_each(|d, &y| {
@@ -50,11 +55,18 @@ mod tests {
                 let mut moved = xs.clone();
                 moved.as_slice_mut().unwrap()[idx] += delta;
                 forward_in_place(&mut moved);
-                moved.iter().zip(&upstream).map(|(&y, &u)| f64::from(y * u)).sum::<f64>()
+                moved
+                    .iter()
+                    .zip(&upstream)
+                    .map(|(&y, &u)| f64::from(y * u))
+                    .sum::<f64>()
             };
             let numeric = (probe(eps) - probe(-eps)) / (2.0 * f64::from(eps));
             let analytic = f64::from(dx.as_slice().unwrap()[idx]);
-            assert!((numeric - analytic).abs() < 1e-3, "x[{idx}]: {numeric} vs {analytic}");
+            assert!(
+                (numeric - analytic).abs() < 1e-3,
+                "x[{idx}]: {numeric} vs {analytic}"
+            );
         }
     }
 
@@ -71,6 +83,9 @@ mod tests {
     fn mismatched_shapes_are_an_error() {
         let ys = array![[1.0f32, 2.0]];
         let mut dy = array![[1.0f32], [2.0]];
-        assert!(matches!(backward_in_place(&mut dy, ys.view()), Err(NnError::ShapeMismatch { .. })));
+        assert!(matches!(
+            backward_in_place(&mut dy, ys.view()),
+            Err(NnError::ShapeMismatch { .. })
+        ));
     }
 }

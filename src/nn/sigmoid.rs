@@ -35,7 +35,12 @@ pub fn forward_in_place(xs: &mut Array2<f32>) {
 /// the forward output `ys` of the same shape.
 pub fn backward_in_place(dy: &mut Array2<f32>, ys: ArrayView2<f32>) -> Result<(), NnError> {
     if dy.shape() != ys.shape() {
-        return Err(shape_error("sigmoid backward", "output gradient", ys.shape(), dy.shape()));
+        return Err(shape_error(
+            "sigmoid backward",
+            "output gradient",
+            ys.shape(),
+            dy.shape(),
+        ));
     }
     // dy/dx = y (1 - y)
     Zip::from(dy).and(ys).for_each(|d, &y| *d *= y * (1.0 - y));
@@ -72,11 +77,18 @@ mod tests {
                 let mut moved = xs.clone();
                 moved.as_slice_mut().unwrap()[idx] += delta;
                 forward_in_place(&mut moved);
-                moved.iter().zip(&upstream).map(|(&y, &u)| f64::from(y) * f64::from(u)).sum::<f64>()
+                moved
+                    .iter()
+                    .zip(&upstream)
+                    .map(|(&y, &u)| f64::from(y) * f64::from(u))
+                    .sum::<f64>()
             };
             let numeric = (probe(eps) - probe(-eps)) / (2.0 * f64::from(eps));
             let analytic = f64::from(dx.as_slice().unwrap()[idx]);
-            assert!((numeric - analytic).abs() < 1e-3, "x[{idx}]: {numeric} vs {analytic}");
+            assert!(
+                (numeric - analytic).abs() < 1e-3,
+                "x[{idx}]: {numeric} vs {analytic}"
+            );
         }
     }
 }

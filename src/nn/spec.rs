@@ -7,6 +7,8 @@
 //! `(out_dim,)`. A parameter-server shard is one layer, the name up to the
 //! last `.`.
 
+use serde::{Deserialize, Serialize};
+
 use super::params::Params;
 use super::{shape_error, NnError};
 
@@ -15,17 +17,17 @@ pub const GENERATOR: &str = "generator";
 /// Name prefix of every discriminator tensor.
 pub const DISCRIMINATOR: &str = "discriminator";
 
-/// The layer name `{network}.{index}`, which is also its shard name.
+/// Returns the layer name `{network}.{index}`, which is also its shard name.
 pub fn layer_name(network: &str, index: usize) -> String {
     format!("{network}.{index}")
 }
 
-/// The weight tensor name of a layer, shape `(in_dim, out_dim)`.
+/// Returns the weight tensor name of a layer, shape `(in_dim, out_dim)`.
 pub fn weight_name(layer: &str) -> String {
     format!("{layer}.weight")
 }
 
-/// The bias tensor name of a layer, shape `(out_dim,)`.
+/// Returns the bias tensor name of a layer, shape `(out_dim,)`.
 pub fn bias_name(layer: &str) -> String {
     format!("{layer}.bias")
 }
@@ -38,7 +40,7 @@ pub struct LayerShape {
 }
 
 /// The generator: `noise_dim -> hidden[0] ReLU -> ... -> data_dim sigmoid`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GeneratorSpec {
     /// Width of the noise z. Default 100.
     pub noise_dim: usize,
@@ -51,7 +53,7 @@ pub struct GeneratorSpec {
 }
 
 /// One maxout layer: `units` outputs, each the max of `pieces` affine maps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MaxoutSpec {
     /// Output width. Default 240.
     pub units: usize,
@@ -61,7 +63,7 @@ pub struct MaxoutSpec {
 
 /// The discriminator: maxout layers then one logit, with inverted dropout
 /// on the input of every layer during training.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DiscriminatorSpec {
     /// Width of a data row (pixels). 784 for MNIST.
     pub data_dim: usize,
@@ -76,7 +78,8 @@ pub struct DiscriminatorSpec {
 }
 
 /// The generator's training objective.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum GeneratorLoss {
     /// Minimise `-log D(G(z))`, the form with strong early gradients.
     #[default]
@@ -86,7 +89,7 @@ pub enum GeneratorLoss {
 }
 
 /// Both networks and the generator's loss.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GanSpec {
     pub generator: GeneratorSpec,
     pub discriminator: DiscriminatorSpec,
@@ -94,8 +97,8 @@ pub struct GanSpec {
 }
 
 impl GanSpec {
-    /// The MNIST model of Goodfellow et al. (2014), from their released
-    /// pylearn2 configuration, for rows of `data_dim` pixels.
+    /// Returns the MNIST model of Goodfellow et al. (2014) for rows of
+    /// `data_dim` pixels.
     pub fn paper_mnist(data_dim: usize) -> GanSpec {
         GanSpec {
             generator: GeneratorSpec {
@@ -106,7 +109,13 @@ impl GanSpec {
             },
             discriminator: DiscriminatorSpec {
                 data_dim,
-                layers: vec![MaxoutSpec { units: 240, pieces: 5 }; 2],
+                layers: vec![
+                    MaxoutSpec {
+                        units: 240,
+                        pieces: 5
+                    };
+                    2
+                ],
                 input_keep: 0.8,
                 hidden_keep: 0.5,
                 init_range: 0.005,
@@ -124,7 +133,10 @@ impl GanSpec {
             return Err(invalid(
                 "discriminator.data_dim",
                 self.discriminator.data_dim,
-                &format!("must equal generator.data_dim = {}", self.generator.data_dim),
+                &format!(
+                    "must equal generator.data_dim = {}",
+                    self.generator.data_dim
+                ),
             ));
         }
         Ok(())
@@ -142,7 +154,7 @@ impl GeneratorSpec {
         init_range_ok("generator.init_range", self.init_range)
     }
 
-    /// The affine maps in order; the last one produces the data row.
+    /// Lists the affine maps in order. The last one produces the data row.
     pub fn layer_shapes(&self) -> Vec<LayerShape> {
         let mut widths = vec![self.noise_dim];
         widths.extend(&self.hidden);
@@ -164,20 +176,23 @@ impl DiscriminatorSpec {
         init_range_ok("discriminator.init_range", self.init_range)
     }
 
-    /// The affine maps in order: each maxout layer maps to
+    /// Lists the affine maps in order. Each maxout layer maps to
     /// `units * pieces` columns, and the last map is the `(units, 1)` logit.
     pub fn layer_shapes(&self) -> Vec<LayerShape> {
         let mut shapes = Vec::with_capacity(self.layers.len() + 1);
         let mut in_dim = self.data_dim;
         for layer in &self.layers {
-            shapes.push(LayerShape { in_dim, out_dim: layer.units * layer.pieces });
+            shapes.push(LayerShape {
+                in_dim,
+                out_dim: layer.units * layer.pieces,
+            });
             in_dim = layer.units;
         }
         shapes.push(LayerShape { in_dim, out_dim: 1 });
         shapes
     }
 
-    /// Keep probability of the dropout in front of layer `index`.
+    /// Returns the keep probability of the dropout in front of layer `index`.
     pub fn keep(&self, index: usize) -> f32 {
         if index == 0 {
             self.input_keep
@@ -188,11 +203,17 @@ impl DiscriminatorSpec {
 }
 
 fn affine_chain(widths: &[usize]) -> Vec<LayerShape> {
-    widths.windows(2).map(|pair| LayerShape { in_dim: pair[0], out_dim: pair[1] }).collect()
+    widths
+        .windows(2)
+        .map(|pair| LayerShape {
+            in_dim: pair[0],
+            out_dim: pair[1],
+        })
+        .collect()
 }
 
-/// The (name, shape) of every tensor of `network` in canonical order:
-/// for each layer its weight, then its bias.
+/// Lists the (name, shape) of every tensor of `network` in canonical
+/// order: for each layer its weight, then its bias.
 pub fn param_layout(network: &str, shapes: &[LayerShape]) -> Vec<(String, Vec<usize>)> {
     let mut layout = Vec::with_capacity(2 * shapes.len());
     for (i, shape) in shapes.iter().enumerate() {
@@ -203,8 +224,8 @@ pub fn param_layout(network: &str, shapes: &[LayerShape]) -> Vec<(String, Vec<us
     layout
 }
 
-/// Checks that `params` holds exactly the tensors of `layout`, by name and
-/// shape, in any order.
+/// Checks that `params` contains exactly the tensors of `layout`, by name
+/// and shape, in any order.
 pub fn check_params(
     op: &str,
     layout: &[(String, Vec<usize>)],
@@ -250,7 +271,11 @@ fn positive(name: &str, value: usize) -> Result<(), NnError> {
 
 fn keep_ok(name: &str, keep: f32) -> Result<(), NnError> {
     if !(keep > 0.0 && keep <= 1.0) {
-        return Err(invalid(name, keep, "a keep probability must be in (0, 1]; use 1 for no dropout"));
+        return Err(invalid(
+            name,
+            keep,
+            "a keep probability must be in (0, 1]; use 1 for no dropout",
+        ));
     }
     Ok(())
 }
@@ -271,11 +296,15 @@ mod tests {
         let spec = GanSpec::paper_mnist(784);
         spec.validate().unwrap();
         let g = spec.generator.layer_shapes();
-        assert_eq!(g.iter().map(|s| (s.in_dim, s.out_dim)).collect::<Vec<_>>(),
-            vec![(100, 1200), (1200, 1200), (1200, 784)]);
+        assert_eq!(
+            g.iter().map(|s| (s.in_dim, s.out_dim)).collect::<Vec<_>>(),
+            vec![(100, 1200), (1200, 1200), (1200, 784)]
+        );
         let d = spec.discriminator.layer_shapes();
-        assert_eq!(d.iter().map(|s| (s.in_dim, s.out_dim)).collect::<Vec<_>>(),
-            vec![(784, 1200), (240, 1200), (240, 1)]);
+        assert_eq!(
+            d.iter().map(|s| (s.in_dim, s.out_dim)).collect::<Vec<_>>(),
+            vec![(784, 1200), (240, 1200), (240, 1)]
+        );
     }
 
     #[test]
@@ -283,11 +312,17 @@ mod tests {
         let spec = GanSpec::paper_mnist(64);
         let layout = param_layout(DISCRIMINATOR, &spec.discriminator.layer_shapes());
         let names: Vec<&str> = layout.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, [
-            "discriminator.0.weight", "discriminator.0.bias",
-            "discriminator.1.weight", "discriminator.1.bias",
-            "discriminator.2.weight", "discriminator.2.bias",
-        ]);
+        assert_eq!(
+            names,
+            [
+                "discriminator.0.weight",
+                "discriminator.0.bias",
+                "discriminator.1.weight",
+                "discriminator.1.bias",
+                "discriminator.2.weight",
+                "discriminator.2.bias",
+            ]
+        );
         assert_eq!(layout[4].1, vec![240, 1]);
     }
 
@@ -295,18 +330,42 @@ mod tests {
     fn invalid_settings_are_rejected() {
         let mut spec = GanSpec::paper_mnist(784);
         spec.discriminator.hidden_keep = 0.0;
-        assert!(matches!(spec.validate(), Err(NnError::InvalidSetting { .. })));
+        assert!(matches!(
+            spec.validate(),
+            Err(NnError::InvalidSetting { .. })
+        ));
 
         let mut spec = GanSpec::paper_mnist(784);
         spec.discriminator.data_dim = 64;
-        assert!(matches!(spec.validate(), Err(NnError::InvalidSetting { .. })));
+        assert!(matches!(
+            spec.validate(),
+            Err(NnError::InvalidSetting { .. })
+        ));
 
         let mut spec = GanSpec::paper_mnist(784);
         spec.generator.hidden[1] = 0;
-        assert!(matches!(spec.validate(), Err(NnError::InvalidSetting { .. })));
+        assert!(matches!(
+            spec.validate(),
+            Err(NnError::InvalidSetting { .. })
+        ));
 
         let mut spec = GanSpec::paper_mnist(784);
         spec.discriminator.layers[0].pieces = 0;
-        assert!(matches!(spec.validate(), Err(NnError::InvalidSetting { .. })));
+        assert!(matches!(
+            spec.validate(),
+            Err(NnError::InvalidSetting { .. })
+        ));
+    }
+
+    #[test]
+    fn spec_round_trips_through_toml() {
+        let spec = GanSpec {
+            generator_loss: GeneratorLoss::Minimax,
+            ..GanSpec::paper_mnist(64)
+        };
+        let text = toml::to_string(&spec).unwrap();
+        assert!(text.contains("generator_loss = \"minimax\""), "{text}");
+        let back: GanSpec = toml::from_str(&text).unwrap();
+        assert_eq!(back, spec);
     }
 }

@@ -52,11 +52,15 @@ pub(super) fn apply(
         let v_scale = (1.0 / bias2) as f32;
 
         let (m, v) = state.require_pair_mut(&first_moment_name(name), &second_moment_name(name))?;
-        Zip::from(theta).and(m).and(v).and(g).for_each(|theta, m, v, &g| {
-            *m = c.beta1 * *m + (1.0 - c.beta1) * g;
-            *v = c.beta2 * *v + (1.0 - c.beta2) * g * g;
-            *theta -= step_size * *m / ((*v * v_scale).sqrt() + c.epsilon);
-        });
+        Zip::from(theta)
+            .and(m)
+            .and(v)
+            .and(g)
+            .for_each(|theta, m, v, &g| {
+                *m = c.beta1 * *m + (1.0 - c.beta1) * g;
+                *v = c.beta2 * *v + (1.0 - c.beta2) * g * g;
+                *theta -= step_size * *m / ((*v * v_scale).sqrt() + c.epsilon);
+            });
     }
     Ok(())
 }

@@ -15,32 +15,52 @@ mod schedule;
 
 pub use schedule::Schedule;
 
+use serde::{Deserialize, Serialize};
+
 use super::params::Params;
 use super::NnError;
 
 /// The update rule.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OptimizerKind {
     /// Classic momentum: `v = mu v - lr g; theta += v`.
     Momentum,
     /// Adam (Kingma and Ba, 2015) with bias correction. `Hyper::momentum`
     /// is unused; `beta1` plays its part.
-    Adam { beta1: f32, beta2: f32, epsilon: f32 },
+    Adam {
+        beta1: f32,
+        beta2: f32,
+        epsilon: f32,
+    },
 }
 
 impl OptimizerKind {
     /// Adam with the published defaults: beta1 0.9, beta2 0.999, epsilon 1e-8.
     pub fn adam() -> Self {
-        OptimizerKind::Adam { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }
+        OptimizerKind::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+        }
     }
 
     /// Checks that the Adam coefficients are usable.
     pub fn validate(&self) -> Result<(), NnError> {
-        if let OptimizerKind::Adam { beta1, beta2, epsilon } = *self {
+        if let OptimizerKind::Adam {
+            beta1,
+            beta2,
+            epsilon,
+        } = *self
+        {
             unit_interval("adam beta1", beta1)?;
             unit_interval("adam beta2", beta2)?;
             if !(epsilon.is_finite() && epsilon > 0.0) {
-                return Err(invalid("adam epsilon", epsilon, "must be finite and positive, e.g. 1e-8"));
+                return Err(invalid(
+                    "adam epsilon",
+                    epsilon,
+                    "must be finite and positive, e.g. 1e-8",
+                ));
             }
         }
         Ok(())
@@ -48,11 +68,11 @@ impl OptimizerKind {
 }
 
 /// The per-update settings, usually taken from a [`Schedule`].
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Hyper {
     /// Step size. The MNIST schedule starts at 0.1.
     pub learning_rate: f32,
-    /// Momentum coefficient mu in `[0, 1)`; used by `Momentum` only.
+    /// Momentum coefficient mu in `[0, 1)`, used by `Momentum` only.
     pub momentum: f32,
 }
 
@@ -83,19 +103,33 @@ pub fn apply(
     validate_hyper(kind, hyper)?;
     params.check_same_layout(grads)?;
     if let Some(name) = grads.first_non_finite() {
-        return Err(NnError::NonFinite { name: name.to_string() });
+        return Err(NnError::NonFinite {
+            name: name.to_string(),
+        });
     }
     check_state(kind, params, state)?;
 
     match *kind {
         OptimizerKind::Momentum => momentum::apply(params, grads, state, hyper),
-        OptimizerKind::Adam { beta1, beta2, epsilon } => {
-            adam::apply(params, grads, state, hyper, adam::Coefficients { beta1, beta2, epsilon })
-        }
+        OptimizerKind::Adam {
+            beta1,
+            beta2,
+            epsilon,
+        } => adam::apply(
+            params,
+            grads,
+            state,
+            hyper,
+            adam::Coefficients {
+                beta1,
+                beta2,
+                epsilon,
+            },
+        ),
     }
 }
 
-/// The state tensors of one parameter, with their shapes.
+/// Lists the state tensors of one parameter, with their shapes.
 fn state_layout(kind: &OptimizerKind, name: &str, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
     match kind {
         OptimizerKind::Momentum => vec![(momentum::velocity_name(name), shape.to_vec())],
@@ -113,7 +147,12 @@ fn check_state(kind: &OptimizerKind, params: &Params, state: &Params) -> Result<
         for (state_name, shape) in state_layout(kind, name, tensor.shape()) {
             let found = state.require(&state_name)?;
             if found.shape() != shape.as_slice() {
-                return Err(super::shape_error("optimizer state", &state_name, &shape, found.shape()));
+                return Err(super::shape_error(
+                    "optimizer state",
+                    &state_name,
+                    &shape,
+                    found.shape(),
+                ));
             }
             expected += 1;
         }
@@ -131,7 +170,11 @@ fn check_state(kind: &OptimizerKind, params: &Params, state: &Params) -> Result<
 
 fn validate_hyper(kind: &OptimizerKind, hyper: &Hyper) -> Result<(), NnError> {
     if !(hyper.learning_rate.is_finite() && hyper.learning_rate >= 0.0) {
-        return Err(invalid("learning_rate", hyper.learning_rate, "must be finite and not negative"));
+        return Err(invalid(
+            "learning_rate",
+            hyper.learning_rate,
+            "must be finite and not negative",
+        ));
     }
     if *kind == OptimizerKind::Momentum {
         unit_interval("momentum", hyper.momentum)?;
@@ -147,7 +190,11 @@ fn unit_interval(name: &str, value: f32) -> Result<(), NnError> {
 }
 
 fn invalid(name: &str, value: f32, reason: &str) -> NnError {
-    NnError::InvalidSetting { name: name.to_string(), value: value.to_string(), reason: reason.to_string() }
+    NnError::InvalidSetting {
+        name: name.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
 }
 
 #[cfg(test)]

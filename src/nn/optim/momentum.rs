@@ -1,4 +1,4 @@
-//! Classic momentum SGD, as in the released MNIST model:
+//! Classic momentum SGD, as in the MNIST setup of Goodfellow et al. (2014):
 //! `v = mu v - lr g; theta += v`.
 
 use ndarray::Zip;
@@ -13,7 +13,12 @@ pub(super) fn velocity_name(name: &str) -> String {
 }
 
 /// Applies one update; the caller has checked every layout.
-pub(super) fn apply(params: &mut Params, grads: &Params, state: &mut Params, hyper: &Hyper) -> Result<(), NnError> {
+pub(super) fn apply(
+    params: &mut Params,
+    grads: &Params,
+    state: &mut Params,
+    hyper: &Hyper,
+) -> Result<(), NnError> {
     let (lr, mu) = (hyper.learning_rate, hyper.momentum);
     for (name, theta) in params.iter_mut() {
         let g = grads.require(name)?;

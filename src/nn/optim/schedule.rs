@@ -1,8 +1,12 @@
-//! The learning-rate and momentum schedules of the released MNIST model
-//! (pylearn2's `ExponentialDecay` and `MomentumAdjustor`).
+//! The learning-rate and momentum schedules of the MNIST setup of
+//! Goodfellow et al. (2014): the rate divided by a constant after every
+//! update down to a floor, and momentum ramped linearly over epochs.
+
+use serde::{Deserialize, Serialize};
 
 /// Learning rate decayed per update and momentum ramped per epoch.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Schedule {
     /// Learning rate before the first update. Default 0.1.
     pub initial_learning_rate: f32,
@@ -35,22 +39,28 @@ impl Default for Schedule {
 }
 
 impl Schedule {
-    /// The learning rate for the update after `updates_done` updates:
-    /// `max(lr0 / decay^updates_done, min_lr)`, computed in f64.
+    /// Returns the learning rate for the update after `updates_done`
+    /// updates: `max(lr0 / decay^updates_done, min_lr)`, computed in f64.
     pub fn learning_rate(&self, updates_done: u64) -> f32 {
-        let decayed = f64::from(self.initial_learning_rate) / self.decay_factor.powf(updates_done as f64);
+        let decayed =
+            f64::from(self.initial_learning_rate) / self.decay_factor.powf(updates_done as f64);
         decayed.max(f64::from(self.min_learning_rate)) as f32
     }
 
-    /// The momentum during `epoch` (1-based): constant before
+    /// Returns the momentum during `epoch` (1-based): constant up to
     /// `start_epoch`, linear up to `saturate_epoch`, constant after.
     pub fn momentum(&self, epoch: u64) -> f32 {
         if epoch <= self.start_epoch || self.saturate_epoch <= self.start_epoch {
-            return if epoch >= self.saturate_epoch { self.final_momentum } else { self.initial_momentum };
+            return if epoch >= self.saturate_epoch {
+                self.final_momentum
+            } else {
+                self.initial_momentum
+            };
         }
         let span = (self.saturate_epoch - self.start_epoch) as f64;
         let alpha = ((epoch - self.start_epoch) as f64 / span).min(1.0);
-        let m = f64::from(self.initial_momentum) * (1.0 - alpha) + f64::from(self.final_momentum) * alpha;
+        let m = f64::from(self.initial_momentum) * (1.0 - alpha)
+            + f64::from(self.final_momentum) * alpha;
         m as f32
     }
 }
@@ -81,6 +91,7 @@ mod tests {
         let mid = s.momentum(125);
         let want = 0.5 + 0.2 * 124.0 / 249.0;
         assert!((f64::from(mid) - want).abs() < 1e-6, "{mid}");
-        assert!(s.momentum(2) > 0.5 && s.momentum(2) < s.momentum(3));
+        assert!(s.momentum(2) > 0.5);
+        assert!(s.momentum(2) < s.momentum(3));
     }
 }
