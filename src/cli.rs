@@ -62,7 +62,7 @@ pub struct TrainArgs {
     /// Workers started in this process (train only). Default 2.
     #[arg(long)]
     pub workers: Option<usize>,
-    /// Length of the run in epochs of real data. Default 8.
+    /// Length of the run in epochs of real data. Default 6.
     #[arg(long, conflicts_with = "steps")]
     pub epochs: Option<u64>,
     /// Length of the run in steps (parameter updates).
@@ -92,6 +92,12 @@ pub struct TrainArgs {
     /// Write a checkpoint every this many steps. Default 1000.
     #[arg(long)]
     pub checkpoint_every: Option<u64>,
+    /// `adam` (default) or `momentum` (the paper's classic momentum SGD).
+    #[arg(long, value_parser = ["adam", "momentum"])]
+    pub optimizer: Option<String>,
+    /// Initial learning rate. Default: 0.0002 for Adam, 0.1 for momentum.
+    #[arg(long)]
+    pub learning_rate: Option<f32>,
     /// Skip the Parzen-window evaluation at the end.
     #[arg(long)]
     pub no_eval: bool,
@@ -147,6 +153,14 @@ impl TrainArgs {
         set(&mut s.eval_samples, self.eval_samples);
         if self.steps.is_some() {
             s.steps = self.steps;
+        }
+        if let Some(kind) = &self.optimizer {
+            s.optimizer.kind = kind.clone();
+            // A rate chosen for the other optimizer would be wrong here.
+            s.optimizer.learning_rate = None;
+        }
+        if self.learning_rate.is_some() {
+            s.optimizer.learning_rate = self.learning_rate;
         }
         if self.no_eval {
             s.evaluate = false;

@@ -66,7 +66,7 @@ fn optimizer_kind(config: &TrainConfig) -> OptimizerKind {
 fn rate_schedule(config: &TrainConfig) -> RateSchedule {
     let o = &config.settings().optimizer;
     RateSchedule {
-        initial_learning_rate: o.learning_rate,
+        initial_learning_rate: o.initial_learning_rate(),
         decay_factor: f64::from(o.lr_decay),
         min_learning_rate: o.lr_floor,
         initial_momentum: o.momentum_start,
