@@ -1,7 +1,8 @@
 //! Training settings: what a run file or the command line says, and the
 //! validated configuration the roles run on.
 //!
-//! [`Settings`] mirrors `config.toml`: every field has the paper's default,
+//! [`Settings`] mirrors `config.toml`: every field has a default (the model
+//! of Goodfellow et al., 2014, on MNIST),
 //! so a file may name only what it changes. [`Settings::validate`] turns it
 //! into a [`TrainConfig`], which the coordinator, workers and parameter
 //! server take; code past that point never sees an invalid value.
@@ -28,7 +29,7 @@ fn invalid(name: &'static str, value: impl ToString, fix: impl Into<String>) -> 
     ConfigError::Invalid { name, value: value.to_string(), fix: fix.into() }
 }
 
-/// Network sizes. Defaults are the paper's MNIST model.
+/// Network sizes. Defaults are the MNIST model of Goodfellow et al. (2014).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelSettings {
@@ -65,9 +66,10 @@ impl Default for ModelSettings {
 /// Optimizer settings.
 ///
 /// The default is Adam (learning rate 2e-4, beta1 0.5), which gives
-/// recognisable MNIST digits within a few epochs. The paper's classic
+/// recognisable MNIST digits within a few epochs. The classic
 /// momentum SGD (`kind = "momentum"`, learning rate 0.1 with the decay and
-/// momentum ramp below) is kept exactly; with the paper's model it still
+/// momentum ramp below) of Goodfellow et al. (2014) is kept exactly. With
+/// their model it still
 /// draws blurred, collapsed samples after 8 epochs, so it suits long runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -95,7 +97,7 @@ pub struct OptimizerSettings {
 }
 
 impl OptimizerSettings {
-    /// The learning rate set, or the default of the chosen optimizer.
+    /// Returns the learning rate set, or the default of the chosen optimizer.
     pub fn initial_learning_rate(&self) -> f32 {
         match (self.learning_rate, self.kind.as_str()) {
             (Some(rate), _) => rate,

@@ -198,8 +198,10 @@ async fn result_is_independent_of_workers_and_faults() {
     let (one, _a) = run(1, Fault::None).await;
     let (three, _b) = run(3, Fault::None).await;
     let (killed, _c) = run(3, Fault::KillWorkerAfter(steps / 2)).await;
-    assert!(one.0 == three.0 && one.1 == three.1, "3 workers differ from 1 worker");
-    assert!(one.0 == killed.0 && one.1 == killed.1, "a killed worker changed the result");
+    assert!(one.0 == three.0, "3 workers changed the generator");
+    assert!(one.1 == three.1, "3 workers changed the discriminator");
+    assert!(one.0 == killed.0, "a killed worker changed the generator");
+    assert!(one.1 == killed.1, "a killed worker changed the discriminator");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -27,7 +27,7 @@ use crate::nn::optim::{Hyper, Schedule as RateSchedule};
 use crate::nn::Phase;
 use crate::ps::UpdateKey;
 
-/// What the driver needs, prepared by [`super::setup`].
+/// The step driver and everything it needs, built by [`super::setup`].
 pub struct Driver {
     pub config: TrainConfig,
     pub job: JobSpec,
@@ -45,7 +45,7 @@ pub struct Driver {
     pub progress: bool,
 }
 
-/// What a finished run reports.
+/// Summary of a finished or cancelled run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunSummary {
     pub steps: u64,

@@ -31,7 +31,7 @@ pub use service::serve;
 pub use setup::{prepare, CoordinatorOptions};
 pub use state::Coordinator;
 
-/// Why a run stopped with an error.
+/// The error that stopped a run.
 #[derive(Debug, Error)]
 pub enum RunError {
     #[error("{path}: {source}")]

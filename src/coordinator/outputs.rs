@@ -35,7 +35,7 @@ pub struct EvalSets {
     pub image_cols: usize,
 }
 
-/// What the coordinator loads.
+/// Images the coordinator loads.
 pub struct RunData {
     /// `(train_images, pixels)`.
     pub train: Arc<Array2<f32>>,
@@ -106,7 +106,7 @@ pub async fn write_sample_grid(job: &JobSpec, generator: Params, path: PathBuf) 
     .map_err(|e| RunError::Task(e.to_string()))?
 }
 
-/// What `distgan sample` draws.
+/// Request of `distgan sample`: how many samples and in which layout.
 #[derive(Clone, Debug)]
 pub struct SampleRequest {
     pub count: usize,
@@ -120,7 +120,7 @@ pub struct SampleRequest {
 /// Steps along each interpolation row.
 const INTERPOLATION_STEPS: usize = 10;
 
-/// Writes the PNG `distgan sample` asks for.
+/// Writes the PNG that `request` describes to `out`.
 pub async fn write_samples_file(
     settings: &Settings,
     job: &JobSpec,

@@ -47,7 +47,7 @@ pub struct TaskSpec {
     pub shard_versions: Vec<(String, u64)>,
 }
 
-/// What happened to a submitted gradient.
+/// Outcome of a submitted gradient.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SubmitOutcome {
     /// The gradient was taken into the step's sum.

@@ -1,4 +1,4 @@
-//! Which parameter server holds which shard.
+//! Routing of shards to the parameter servers that serve them.
 //!
 //! The coordinator connects to every parameter-server address it was
 //! given, asks each which shards it serves, and routes every shard to the
@@ -17,7 +17,7 @@ use crate::ps::{
     shard_of, ApplyOutcome, ClientError, ConnectRetry, PsClient, PullOutcome, ShardFilter, ShardSnapshot, UpdateKey,
 };
 
-/// Why routing failed.
+/// A routing or parameter-server failure.
 #[derive(Debug, Error)]
 pub enum RouterError {
     #[error("no parameter server serves shard `{shard}`; start one with `--shards {shard}` or `--shards '*'`")]

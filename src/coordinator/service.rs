@@ -17,7 +17,7 @@ use crate::wire::pb::coordinator_server::{self, CoordinatorServer};
 use crate::wire::pb::{self, next_task_response, submit_request};
 use crate::wire::{SubmitHeader, TensorDecoder, WireError, MAX_MESSAGE_BYTES};
 
-/// How long a `NextTask` call waits for a micro-batch before answering `Wait`.
+/// Time a `NextTask` call waits for a micro-batch before it returns `Wait`.
 pub const TASK_WAIT: Duration = Duration::from_millis(500);
 
 /// The tonic service over a shared [`Coordinator`].

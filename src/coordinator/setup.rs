@@ -23,7 +23,7 @@ use crate::nn::optim::{self, OptimizerKind, Schedule as RateSchedule};
 use crate::nn::{init_discriminator, init_generator, Params};
 use crate::ps::{AppliedKeys, ConnectRetry, ShardSnapshot};
 
-/// How the coordinator runs, beyond the training settings.
+/// Coordinator settings beyond the training settings: addresses and timing.
 #[derive(Clone, Debug)]
 pub struct CoordinatorOptions {
     pub config: TrainConfig,

@@ -4,7 +4,7 @@
 //! HTTP/2's default flow-control window (65,535 bytes per stream) would
 //! stop a sender after every 64 KiB until the receiver's window update
 //! arrives. Every server and client therefore opens larger windows, and
-//! disables Nagle's algorithm so small answers leave at once.
+//! disables Nagle's algorithm so small responses leave at once.
 
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ pub const STREAM_WINDOW_BYTES: u32 = 16 << 20;
 /// Per-connection flow-control window: 64 MiB, room for several streams.
 pub const CONNECTION_WINDOW_BYTES: u32 = 64 << 20;
 
-/// A server builder with distgan's HTTP/2 settings.
+/// Returns a server builder with distgan's HTTP/2 settings.
 pub fn server() -> Server {
     Server::builder()
         .initial_stream_window_size(STREAM_WINDOW_BYTES)
@@ -25,7 +25,7 @@ pub fn server() -> Server {
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
 }
 
-/// A client endpoint for `uri` with distgan's HTTP/2 settings.
+/// Returns a client endpoint for `uri` with distgan's HTTP/2 settings.
 pub fn endpoint(uri: String) -> Result<Endpoint, tonic::transport::Error> {
     Ok(Endpoint::from_shared(uri)?
         .initial_stream_window_size(STREAM_WINDOW_BYTES)

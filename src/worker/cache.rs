@@ -3,7 +3,7 @@
 //! A task names the version of every shard it must be computed on. Shards
 //! whose cached version matches are not fetched again; the others are
 //! pulled with the cached version, so an unchanged shard costs one small
-//! answer. The networks are kept whole (`g`, `d`) and pulled tensors
+//! response. The networks are kept whole (`g`, `d`) and pulled tensors
 //! replace theirs in place, so computing a task needs no assembly copy.
 
 use std::collections::BTreeMap;
@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::nn::Params;
 use crate::ps::{ClientError, PsClient, PullOutcome};
 
-/// Why the cache could not provide a task's parameters.
+/// Failure to bring a task's parameters into the cache.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
     #[error("no parameter server address for shard `{shard}`")]
@@ -23,7 +23,7 @@ pub enum CacheError {
     ForeignTensor { shard: String, tensor: String },
 }
 
-/// Whether the cache now holds what a task asked for.
+/// Result of bringing the cache to a task's versions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Freshness {
     /// Every shard is at the requested version.
@@ -43,7 +43,7 @@ pub struct ParamCache {
 }
 
 impl ParamCache {
-    /// A cache that reaches each shard through `clients` (shard -> client).
+    /// Creates an empty cache that reaches each shard through `clients` (shard -> client).
     pub fn new(clients: BTreeMap<String, PsClient>) -> Self {
         ParamCache { clients, versions: BTreeMap::new(), g: Arc::new(Params::new()), d: Arc::new(Params::new()), pulls: 0 }
     }

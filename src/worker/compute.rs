@@ -12,7 +12,7 @@ use crate::coordinator::round::{StatsSum, TaskSpec};
 use crate::data::{gather_rows, sample_noise, BatchPlan};
 use crate::nn::{compute_gradients, GanSpec, MicroBatch, MicroBatchKey, NnError, Params, Purpose, StreamKey};
 
-/// Why a task could not be computed.
+/// Failure to compute a task.
 #[derive(Debug, thiserror::Error)]
 pub enum ComputeError {
     #[error("task rows {start}..{end} are outside the batch of {batch}")]

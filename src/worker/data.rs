@@ -7,7 +7,7 @@ use super::compute::TrainingData;
 use crate::coordinator::job::{fingerprint, JobSpec};
 use crate::data::{BatchPlan, DataError, Dataset, SplitSpec};
 
-/// Why the worker's data cannot serve the job.
+/// Mismatch or read failure of the worker's data for a job.
 #[derive(Debug, thiserror::Error)]
 pub enum JobDataError {
     #[error(transparent)]

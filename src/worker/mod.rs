@@ -15,7 +15,7 @@ pub use run::{run, WorkerOptions, WorkerSummary};
 use thiserror::Error;
 use tonic::Status;
 
-/// Why a worker stopped with an error.
+/// The error that stopped a worker.
 #[derive(Debug, Error)]
 pub enum WorkerError {
     #[error("invalid coordinator address `{address}`: {reason}; use host:port such as 127.0.0.1:7071")]

@@ -27,7 +27,7 @@ use crate::wire::pb::coordinator_client::CoordinatorClient;
 use crate::wire::pb::{self, next_task_response, submit_request};
 use crate::wire::{join_from_wire, SubmitHeader, TensorChunks, DEFAULT_CHUNK_BYTES, MAX_MESSAGE_BYTES};
 
-/// How a worker reaches its job.
+/// Worker settings: where its job and its data are.
 #[derive(Clone, Debug)]
 pub struct WorkerOptions {
     /// Coordinator address, `host:port` or a URI.
@@ -40,7 +40,7 @@ pub struct WorkerOptions {
     pub retry: ConnectRetry,
 }
 
-/// What a worker did before it stopped.
+/// Counts of what a worker did before it stopped.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WorkerSummary {
     pub tasks: u64,
@@ -165,9 +165,9 @@ async fn run_task(
     Ok(accepted)
 }
 
-/// The heartbeat task; dropping it stops the heartbeats, so a worker whose
-/// task loop is dropped (a crash inside the process) also goes silent and
-/// the coordinator reassigns what it held.
+/// The heartbeat task. Dropping it stops the heartbeats, so a worker whose
+/// task loop is dropped (a crash inside the process) also goes silent, and
+/// the coordinator reassigns its micro-batches.
 struct Heartbeat(JoinHandle<()>);
 
 impl Drop for Heartbeat {
