@@ -214,6 +214,10 @@ pub struct WorkerArgs {
     /// OpenBLAS threads for this worker. Default: the machine's cores.
     #[arg(long, env = "DISTGAN_THREADS")]
     pub threads: Option<usize>,
+    /// Address for the worker's gRPC health service, for orchestrators'
+    /// probes (the worker serves nothing else). Default: no listener.
+    #[arg(long, env = "DISTGAN_LISTEN_ADDR")]
+    pub listen: Option<SocketAddr>,
     /// Connection attempts to the coordinator and parameter servers before
     /// giving up; waits between attempts double from 50 ms up to 1 s.
     #[arg(long, env = "DISTGAN_CONNECT_ATTEMPTS", default_value_t = 20)]

@@ -151,6 +151,30 @@ pub async fn eval(args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
+/// Serves only the gRPC health service on `address`, reporting SERVING,
+/// until the returned token is cancelled; for roles that serve nothing else.
+pub async fn serve_health(
+    address: SocketAddr,
+    cancel: CancellationToken,
+) -> Result<(CancellationToken, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address}"))?;
+    let (reporter, service) = tonic_health::server::health_reporter();
+    reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    let token = cancel.clone();
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let server = tokio::spawn(async move {
+        let served = crate::wire::transport::server()
+            .add_service(service)
+            .serve_with_incoming_shutdown(incoming, token.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            warn!(%address, error = %e, "health service failed");
+        }
+    });
+    info!(%address, "health service listening");
+    Ok((cancel, server))
+}
+
 /// `distgan health`: succeeds when the role at `address` reports SERVING.
 pub async fn health(address: &str, timeout: Duration) -> Result<()> {
     let probe = async {

@@ -161,7 +161,16 @@ async fn run_worker(args: WorkerArgs, cancel: CancellationToken) -> Result<()> {
         name,
         retry: distgan::ps::ConnectRetry { attempts: args.connect_attempts.max(1), ..Default::default() },
     };
-    worker::run(options, cancel).await?;
+    let health = match args.listen {
+        Some(address) => Some(commands::serve_health(address, cancel.child_token()).await?),
+        None => None,
+    };
+    let result = worker::run(options, cancel.clone()).await;
+    if let Some((token, server)) = health {
+        token.cancel();
+        let _ = server.await;
+    }
+    result?;
     Ok(())
 }
 

@@ -129,3 +129,19 @@ fn resume_without_checkpoint_is_explained() {
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("no checkpoint found"), "{}", stderr(&output));
 }
+
+#[test]
+fn worker_serves_health_while_connecting() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let address = format!("127.0.0.1:{port}");
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_distgan"))
+        .args(["worker", "--coordinator", "127.0.0.1:1", "--connect-attempts", "30", "--listen", &address])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Poll until the listener is up, bounded by 50 probes of at most 500 ms.
+    let serving = (0..50).any(|_| distgan(&["health", "--addr", &address, "--timeout-ms", "500"]).status.success());
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    assert!(serving, "the worker's health service never reported SERVING on {address}");
+}
