@@ -28,4 +28,5 @@ pub mod commands;
 pub mod config;
 pub mod coordinator;
 pub mod launch;
+pub mod tuning;
 pub mod worker;

@@ -20,15 +20,9 @@ use distgan::coordinator::{CoordinatorOptions, RunError};
 use distgan::ps::{ShardFilter, ShardStore};
 use distgan::{commands, launch, worker};
 
-extern "C" {
-    fn openblas_set_num_threads(threads: std::os::raw::c_int);
-}
-
 /// Sets the OpenBLAS thread count for the whole process.
 fn set_blas_threads(threads: usize) {
-    // SAFETY: OpenBLAS documents this setter as callable at any time; it
-    // takes a plain int and is called before any BLAS work starts.
-    unsafe { openblas_set_num_threads(threads.max(1) as std::os::raw::c_int) };
+    distgan::tuning::set_blas_threads(threads);
     info!(threads, "OpenBLAS threads set");
 }
 
@@ -38,10 +32,12 @@ fn cores() -> usize {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let kept = distgan::tuning::keep_freed_memory();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let color = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(color).with_writer(std::io::stderr).init();
 
+    tracing::debug!(kept, "allocator keeps freed memory");
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {

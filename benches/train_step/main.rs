@@ -57,6 +57,9 @@ struct Timings {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // The same allocator setting as the distgan binary, so both measure
+    // the code as it runs in training.
+    distgan::tuning::keep_freed_memory();
     let threads = openblas::set_threads(args.threads as usize);
     ensure!(
         threads == args.threads as usize,
