@@ -1,5 +1,6 @@
 # Shell helpers shared by the deploy scripts and their tests.
-# Source it; it defines functions and sets nothing else.
+# Source it; it defines functions and sets nothing else. `check` counts
+# into the variables `passed` and `failed`, which the test initialises.
 
 # Prints a progress line on stderr with the elapsed seconds of the script.
 log() {
@@ -27,9 +28,22 @@ ensure_packages() {
     fi
     [ "$(id -u)" -eq 0 ] || die "missing packages ${missing[*]}; install them or run as root"
     log "installing ${missing[*]}"
+    # Debian starts a package's service on install (sshd on port 22,
+    # slurmctld). A policy-rc.d that exits 101 prevents that, because the
+    # tests start their own daemons on the loopback address.
+    local own_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        own_policy=1
+    fi
+    local status=0
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } || status=$?
+    if [ "$own_policy" -eq 1 ]; then
+        rm -f /usr/sbin/policy-rc.d
+    fi
+    [ "$status" -eq 0 ] || die "apt-get install ${missing[*]} failed with status $status"
 }
 
 # Runs a command every INTERVAL seconds until it succeeds; fails after
@@ -73,4 +87,23 @@ same_bytes() {
     fi
     printf 'differ: %s %s\n' "$1" "$2" >&2
     return 1
+}
+
+# Runs COMMAND and counts it as a passed or failed check named WHAT.
+# Usage: check WHAT COMMAND...
+check() {
+    local what=$1
+    shift
+    if "$@"; then
+        passed=$((passed + 1))
+        log "ok: $what"
+    else
+        failed=$((failed + 1))
+        log "FAILED: $what"
+    fi
+}
+
+# Prints a TCP port on 127.0.0.1 that is free at the time of the call.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

@@ -40,18 +40,6 @@ finish() {
 }
 trap finish EXIT
 
-check() {
-    local what=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-        log "ok: $what"
-    else
-        failed=$((failed + 1))
-        log "FAILED: $what"
-    fi
-}
-
 if ! command -v kubectl >/dev/null 2>&1; then
     ensure_packages kubernetes-client
 fi

@@ -61,22 +61,6 @@ finish() {
 trap finish EXIT
 trap 'exit 130' INT TERM
 
-check() {
-    local what=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-        log "ok: $what"
-    else
-        failed=$((failed + 1))
-        log "FAILED: $what"
-    fi
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 no_role_left() {
     local pid
     for pid in $(role_pids); do
@@ -90,17 +74,7 @@ no_role_left() {
 
 # ---- sshd on the loopback address -----------------------------------------
 
-# Debian starts a service when its package is installed; policy-rc.d stops
-# that, so installing openssh-server starts no sshd on port 22.
-if ! dpkg-query -W -f='${Status}' openssh-server 2>/dev/null | grep -q 'ok installed' &&
-    [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-    chmod +x /usr/sbin/policy-rc.d
-    ensure_packages openssh-client openssh-server || { rm -f /usr/sbin/policy-rc.d; exit 1; }
-    rm -f /usr/sbin/policy-rc.d
-else
-    ensure_packages openssh-client openssh-server
-fi
+ensure_packages openssh-client openssh-server
 
 binary=${DISTGAN_BINARY:-$(build_release_binary "$repo")}
 user=$(id -un)
