@@ -231,3 +231,58 @@ async fn resume_matches_uninterrupted_run() {
     assert_eq!(final_parameters(&full), final_parameters(&resumed));
     assert_eq!(read_metrics(split_dir.path()).len(), 10);
 }
+
+/// Starts a coordinator on a fresh parameter server and one worker, and
+/// runs the driver until it ends or `cancel` fires.
+async fn run_cancellable(config: TrainConfig, resume: bool, cancel: CancellationToken) -> RunSummary {
+    let servers = CancellationToken::new();
+    let ps = start_ps(servers.clone()).await;
+    let mut options = CoordinatorOptions::new(config, vec![ps]);
+    options.resume = resume;
+    let driver = coordinator::prepare(options).await.expect("prepare failed");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    tokio::spawn(coordinator::serve(listener, Arc::clone(&driver.coordinator), servers.clone()));
+    let worker = spawn_worker(&address, 0, cancel.child_token());
+
+    let summary = tokio::time::timeout(Duration::from_secs(300), driver.run(cancel))
+        .await
+        .expect("run timed out")
+        .expect("run failed");
+    tokio::time::timeout(Duration::from_secs(10), worker).await.expect("worker did not stop").unwrap();
+    servers.cancel();
+    summary
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stop_writes_checkpoint_to_resume_from() {
+    let full_dir = tempfile::tempdir().unwrap();
+    let full = run_job(small_settings(full_dir.path(), 12).validate().unwrap(), 1, Fault::None).await;
+
+    // Stopped once 4 steps are done; no periodic checkpoint is due.
+    let split_dir = tempfile::tempdir().unwrap();
+    let cancel = CancellationToken::new();
+    let metrics_path = split_dir.path().join("metrics.jsonl");
+    let stopper = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            while steps_done(&metrics_path) < 4 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            cancel.cancel();
+        })
+    };
+    let stopped = run_cancellable(small_settings(split_dir.path(), 12).validate().unwrap(), false, cancel).await;
+    stopper.await.unwrap();
+    assert!(stopped.steps >= 4, "stopped after {} steps, before the stop was requested", stopped.steps);
+    assert!(stopped.steps < 12, "the run finished before the stop took effect");
+    let written = stopped.last_checkpoint.as_ref().expect("a checkpoint written at the stop");
+    let manifest = distgan::coordinator::checkpoint::read(written).unwrap().manifest;
+    assert_eq!(manifest.step, stopped.steps, "the checkpoint holds the steps done before the stop");
+
+    let resumed =
+        run_cancellable(small_settings(split_dir.path(), 12).validate().unwrap(), true, CancellationToken::new()).await;
+    assert_eq!(resumed.steps, 12);
+    assert!(final_parameters(&full) == final_parameters(&resumed), "stop and resume changed the result");
+    assert_eq!(read_metrics(split_dir.path()).len(), 12);
+}

@@ -27,6 +27,9 @@ use crate::nn::optim::{Hyper, Schedule as RateSchedule};
 use crate::nn::Phase;
 use crate::ps::UpdateKey;
 
+/// Maximum wait for the checkpoint written when a run is stopped.
+pub const STOP_CHECKPOINT_WAIT: Duration = Duration::from_secs(30);
+
 /// The step driver and everything it needs, built by [`super::setup`].
 pub struct Driver {
     pub config: TrainConfig,
@@ -55,7 +58,8 @@ pub struct RunSummary {
 
 impl Driver {
     /// Runs every remaining step, then the final outputs. Returns early,
-    /// with the steps done so far, when `cancel` fires.
+    /// with the steps done so far and a checkpoint of them, when `cancel`
+    /// fires.
     pub async fn run(mut self, cancel: CancellationToken) -> Result<RunSummary, RunError> {
         let run_dir = self.config.settings().out.clone();
         let mut metrics = MetricsLog::open(&run_dir.join("metrics.jsonl"), self.start_step)
@@ -69,6 +73,7 @@ impl Driver {
             let Some((gradient, stats)) = self.run_round(plan, &cancel).await else {
                 info!(step, "training cancelled");
                 bar.abandon();
+                let last_checkpoint = self.checkpoint_on_stop(step, last_checkpoint).await;
                 return Ok(RunSummary { steps: step, last_checkpoint, eval: None });
             };
 
@@ -200,6 +205,30 @@ impl Driver {
             .map_err(|e| RunError::Task(e.to_string()))??;
         info!(step = done, path = %path.display(), "checkpoint written");
         Ok(path)
+    }
+
+    /// Writes a checkpoint of the `done` steps finished before a stop, so
+    /// that a resumed run (a Slurm job stopped before its time limit, say)
+    /// repeats no step. The parameter servers hold exactly those steps,
+    /// because a stop discards the unfinished step before any update. When
+    /// they no longer respond within [`STOP_CHECKPOINT_WAIT`], the previous
+    /// checkpoint stays the newest.
+    async fn checkpoint_on_stop(&self, done: u64, last: Option<std::path::PathBuf>) -> Option<std::path::PathBuf> {
+        let written_already = last.as_deref() == Some(&checkpoint::checkpoint_dir(&self.config.settings().out, done));
+        if done == self.start_step || written_already {
+            return last;
+        }
+        match tokio::time::timeout(STOP_CHECKPOINT_WAIT, self.write_checkpoint(done)).await {
+            Ok(Ok(path)) => Some(path),
+            Ok(Err(error)) => {
+                warn!(step = done, %error, "checkpoint at the stop failed; a resumed run starts from the previous one");
+                last
+            }
+            Err(_) => {
+                warn!(step = done, seconds = STOP_CHECKPOINT_WAIT.as_secs(), "checkpoint at the stop timed out; a resumed run starts from the previous one");
+                last
+            }
+        }
     }
 
     async fn finish(self, last_checkpoint: Option<std::path::PathBuf>) -> Result<RunSummary, RunError> {
