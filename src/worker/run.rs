@@ -84,7 +84,11 @@ async fn join(client: &mut Client, name: &str) -> Result<(u64, JobInfo), WorkerE
 
 /// Runs a worker until the job finishes or `cancel` fires.
 pub async fn run(options: WorkerOptions, cancel: CancellationToken) -> Result<WorkerSummary, WorkerError> {
-    let mut client = connect(&options).await?;
+    // A stop signal also ends the connection retries.
+    let mut client = tokio::select! {
+        client = connect(&options) => client?,
+        _ = cancel.cancelled() => return Ok(WorkerSummary::default()),
+    };
     let (mut worker_id, job) = join(&mut client, &options.name).await?;
     info!(worker_id, name = options.name, "joined the job");
 
