@@ -7,8 +7,8 @@ pub fn set_blas_threads(threads: usize) {
         fn openblas_set_num_threads(threads: std::os::raw::c_int);
     }
     let threads = threads.clamp(1, std::os::raw::c_int::MAX as usize) as std::os::raw::c_int;
-    // SAFETY: OpenBLAS documents this setter as callable at any time; it
-    // takes a plain int.
+    // SAFETY: the function takes a plain int and touches only OpenBLAS's
+    // own thread-pool settings; the binaries call it before BLAS work.
     unsafe { openblas_set_num_threads(threads) };
 }
 
@@ -16,8 +16,8 @@ pub fn set_blas_threads(threads: usize) {
 ///
 /// Every training step allocates and frees activation and gradient arrays
 /// of up to 5.8 MB. With glibc's defaults such arrays are mapped and
-/// unmapped with mmap, or trimmed from the heap, on every step, so each
-/// step pays page faults on fresh zeroed pages: up to 16% of an iteration
+/// unmapped with mmap, or trimmed from the heap, on every step. Each step
+/// then pays page faults on fresh zeroed pages, up to 16% of an iteration
 /// in a perf profile of the training-step benchmark. Raising the mmap
 /// threshold to its 64-bit maximum (32 MiB) and the trim threshold to 1 GiB
 /// lets the heap reuse the pages. Returns false where the allocator is not
