@@ -28,6 +28,14 @@ const FINISH_GRACE: Duration = Duration::from_secs(5);
 
 /// Fails with a clear message when the data folder does not exist.
 pub fn check_data_dir(dir: &Path) -> Result<(), ConfigError> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(ConfigError::Invalid {
+            name: "data",
+            value: dir.display().to_string(),
+            fix: "this is a file, not a folder; pass --data with the folder that holds the MNIST IDX files"
+                .to_string(),
+        });
+    }
     if !dir.is_dir() {
         return Err(ConfigError::Invalid {
             name: "data",
@@ -103,6 +111,13 @@ fn run_dir_of(path: &Path) -> PathBuf {
 
 /// The run settings, job and generator parameters of a checkpoint.
 async fn load_generator(path: &Path, data: Option<PathBuf>) -> Result<(Settings, JobSpec, crate::nn::Params)> {
+    if !path.is_dir() {
+        bail!(
+            "checkpoint {} does not exist or is not a folder; pass a run folder (such as runs/mnist) \
+             or one of its checkpoints/step-NNNNNNNN folders",
+            path.display()
+        );
+    }
     let run_dir = run_dir_of(path);
     let config_path = run_dir.join("config.toml");
     let mut settings = Settings::from_file(&config_path)

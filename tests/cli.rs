@@ -145,3 +145,19 @@ fn worker_serves_health_while_connecting() {
     worker.wait().unwrap();
     assert!(serving, "the worker's health service never reported SERVING on {address}");
 }
+
+#[test]
+fn data_path_to_a_file_is_named_a_file() {
+    let output = distgan(&["train", "--steps", "1", "--data", "data/mnist/train-images-idx3-ubyte.gz"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("is a file, not a folder"), "{}", stderr(&output));
+}
+
+#[test]
+fn missing_checkpoint_names_the_path_once() {
+    let output = distgan(&["sample", "--checkpoint", "/nonexistent/run", "--out", "/nonexistent/x.png"]);
+    assert_ne!(output.status.code(), Some(0));
+    let message = stderr(&output);
+    assert!(message.contains("checkpoint /nonexistent/run does not exist"), "{message}");
+    assert_eq!(message.matches("/nonexistent/run").count(), 1, "{message}");
+}
