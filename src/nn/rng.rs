@@ -184,8 +184,9 @@ mod tests {
         // would silently change every run's numbers, fails here.
         let mut rng = Rng::new(StreamKey::global(0, Purpose::Noise));
         let first = rng.next_u64();
-        let mut again = Rng::new(StreamKey::global(0, Purpose::Noise));
-        assert_eq!(first, again.next_u64());
+        // The same value came from a separate plain-Python implementation
+        // of the SplitMix64 key folding and xoshiro256++ above.
+        assert_eq!(first, 0x2bda_e2e6_4a12_a7f1);
         assert_ne!(first, Rng::new(StreamKey::global(0, Purpose::Shuffle)).next_u64());
     }
 
