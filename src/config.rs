@@ -1,4 +1,4 @@
-//! Training settings: what a run file or the command line says, and the
+//! Training settings: the values of a run file or the command line, and the
 //! validated configuration the roles run on.
 //!
 //! [`Settings`] mirrors `config.toml`: every field has a default (the model
@@ -205,7 +205,7 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
-    /// The validated settings.
+    /// Returns the validated settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
@@ -215,7 +215,7 @@ impl TrainConfig {
         self.settings.batch / self.settings.micro_batches as usize
     }
 
-    /// The settings as `config.toml` text.
+    /// Returns the settings as `config.toml` text.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(&self.settings).expect("Settings holds only TOML-representable fields")
     }

@@ -2,7 +2,7 @@
 //!
 //! A [`Round`] cuts a step's global batch into a fixed number of
 //! micro-batches and hands them out lowest index first. Results may come
-//! back in any order and from any worker; they are summed strictly in
+//! back in any order and from any worker. They are summed strictly in
 //! micro-batch order (((g0 + g1) + g2) + ...) as soon as a prefix is
 //! complete, so the sum is bit-identical whichever worker computed what.
 
@@ -107,7 +107,7 @@ pub struct Round {
 }
 
 impl Round {
-    /// A round for `plan` over `micro_batches` equal parts of `batch` rows,
+    /// Creates a round for `plan` over `micro_batches` equal parts of `batch` rows,
     /// computed on `shard_versions`. `batch` must divide evenly.
     pub fn new(plan: StepPlan, batch: u32, micro_batches: u32, shard_versions: Vec<(String, u64)>) -> Round {
         let count = micro_batches as usize;
@@ -123,7 +123,7 @@ impl Round {
         }
     }
 
-    /// The step this round computes.
+    /// Returns the step this round computes.
     pub fn plan(&self) -> &StepPlan {
         &self.plan
     }
@@ -217,7 +217,7 @@ impl Round {
         }
     }
 
-    /// Whether every micro-batch has been summed.
+    /// Returns whether every micro-batch has been summed.
     pub fn is_complete(&self) -> bool {
         self.summed_prefix == self.slots.len()
     }
@@ -233,7 +233,7 @@ impl Round {
             .collect()
     }
 
-    /// The summed gradient and stats; `None` until [`Round::is_complete`].
+    /// Returns the summed gradient and stats, or `None` until [`Round::is_complete`].
     pub fn finish(self) -> Option<(Params, StatsSum)> {
         if self.is_complete() {
             self.sum.map(|sum| (sum, self.stats))
@@ -242,7 +242,7 @@ impl Round {
         }
     }
 
-    /// The phase of this round's step.
+    /// Returns the phase of this round's step.
     pub fn phase(&self) -> Phase {
         self.plan.phase
     }
@@ -284,7 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn sum_is_in_micro_batch_order_whatever_the_arrival() {
+    fn sum_follows_micro_batch_order() {
         // Values chosen so float addition order changes the result.
         let values = [1e8f32, 1.0, -1e8, 1.0];
         let expected = ((values[0] + values[1]) + values[2]) + values[3];

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::nn::Phase;
 
-/// Which updates a step performs.
+/// Kind of schedule: the updates each step performs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ScheduleKind {
@@ -23,12 +23,12 @@ pub enum ScheduleKind {
     Simultaneous,
 }
 
-/// What one global step does.
+/// Plan of one global step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StepPlan {
     /// Global step number, from 0.
     pub step: u64,
-    /// Which network(s) the step updates.
+    /// Phase: the network or networks the step updates.
     pub phase: Phase,
     /// Iteration of Algorithm 1's outer loop the step belongs to, from 0.
     pub iteration: u64,
@@ -73,7 +73,7 @@ impl Schedule {
         (epochs * self.batches_per_epoch / self.batches_per_iteration()).max(1)
     }
 
-    /// The plan of global step `step`.
+    /// Returns the plan of global step `step`.
     pub fn plan(&self, step: u64) -> StepPlan {
         let per_iteration = self.steps_per_iteration();
         let iteration = step / per_iteration;

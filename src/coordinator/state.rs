@@ -18,7 +18,7 @@ use super::membership::Membership;
 use super::round::{Round, StatsSum, SubmitError, SubmitOutcome, TaskSpec};
 use crate::nn::{Params, Phase};
 
-/// Why a worker's request was rejected.
+/// Rejection of a worker's request.
 #[derive(Debug, Error, PartialEq)]
 pub enum CoordinatorError {
     #[error("unknown worker id {worker}: it never joined or was declared lost after missing heartbeats; join again")]
@@ -73,7 +73,7 @@ pub struct Coordinator {
 }
 
 impl Coordinator {
-    /// A coordinator for `job`, declaring a worker lost after `worker_timeout` of silence.
+    /// Creates a coordinator for `job`, declaring a worker lost after `worker_timeout` of silence.
     pub fn new(job: JobInfo, layouts: GradientLayouts, worker_timeout: Duration) -> Self {
         Coordinator {
             job,
@@ -91,7 +91,7 @@ impl Coordinator {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The job every worker receives on joining.
+    /// Returns the job every worker receives on joining.
     pub fn job(&self) -> &JobInfo {
         &self.job
     }
@@ -239,7 +239,7 @@ impl Coordinator {
         }
     }
 
-    /// Marks the job finished; workers asking for work are told to stop.
+    /// Marks the job finished, so `next_task` returns `Finished` to every worker.
     pub fn finish(&self) {
         self.lock().finished = true;
         self.task_ready.notify_waiters();

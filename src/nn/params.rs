@@ -179,9 +179,9 @@ impl Params {
     }
 }
 
-/// Whether every element of `tensor` is finite. Folds over the contiguous
-/// buffer without an early exit, so the loop vectorises; the gradients
-/// checked here are almost always finite, so exiting early would rarely help.
+/// Returns whether every element of `tensor` is finite. The fold over the
+/// contiguous buffer has no early exit, so the loop vectorises. Gradients
+/// are almost always finite, so an early exit would rarely help.
 fn all_finite(tensor: &Tensor) -> bool {
     match tensor.as_slice_memory_order() {
         Some(values) => values.iter().fold(true, |ok, v| ok & v.is_finite()),
